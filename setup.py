@@ -1,0 +1,36 @@
+"""ament_python package setup for evif_ros (works with colcon and with plain pip)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "evif_ros"
+
+# Console scripts: the single `evif` CLI plus one executable per node
+# (`ros2 run evif_ros <node>`).
+NODES: tuple[str, ...] = ()  # filled as nodes land in evif_ros/nodes/
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+        (f"share/{PACKAGE}/models", glob("models/*")),
+        (f"share/{PACKAGE}/calibration", glob("calibration/*.yaml")),
+    ],
+    package_data={PACKAGE: ["py.typed"]},
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="evif_ros maintainers",
+    maintainer_email="evif-ros@example.org",
+    description="Event-based visible and infrared fusion (EVIF) for ROS 2.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": ["evif = evif_ros.cli:main"]
+        + [f"{node} = {PACKAGE}.nodes.{node}:main" for node in NODES],
+    },
+)
