@@ -7,6 +7,7 @@ from a :class:`MsgTypes`; readers only use attribute access, so they accept eith
 
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,8 +119,13 @@ class MsgTypes:
             linear_acceleration_covariance=np.zeros(9))
 
     def _bytes(self, payload: np.ndarray):
-        # rosbags wants a uint8 ndarray; rclpy accepts bytes-like objects
-        return payload if self.PointCloud2.__module__.startswith("rosbags") else payload.tobytes()
+        # rosbags wants a uint8 ndarray; rclpy stores uint8[] as array('B') and checks
+        # anything else element by element, so hand it one (a single memcpy)
+        if self.PointCloud2.__module__.startswith("rosbags"):
+            return payload
+        out = array.array("B")
+        out.frombytes(np.ascontiguousarray(payload))
+        return out
 
 
 # --- readers (either flavour) ---------------------------------------------------------

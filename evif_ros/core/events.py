@@ -97,3 +97,19 @@ class TimeWindow:
     def split(self, k: int) -> np.ndarray:
         """``k + 1`` integer edges of ``k`` equal sub-windows (ns)."""
         return np.linspace(self.start_ns, self.end_ns, k + 1).round().astype(np.int64)
+
+
+def packetize(events: np.ndarray, span_ns: int, max_events: int) -> list[np.ndarray]:
+    """Cut time-sorted events into packets (views) at every ``span_ns`` of event time
+    (aligned to multiples of ``span_ns``) and at most ``max_events`` each."""
+    if events.size == 0:
+        return []
+    t = events["t"]
+    first, last = int(t[0]) // span_ns, int(t[-1]) // span_ns
+    cuts = np.searchsorted(t, np.arange(first + 1, last + 1, dtype=np.int64) * span_ns)
+    bounds = np.unique(np.concatenate([[0], cuts, [events.size]]))
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        for s in range(int(a), int(b), max_events):
+            out.append(events[s:min(s + max_events, int(b))])
+    return out

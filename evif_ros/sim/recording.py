@@ -70,7 +70,8 @@ class _Aedat4Sink:
         self.writer.writeEvents(store)
 
     def frame(self, rec: ApsFrame) -> None:
-        self.writer.writeFrame(self.dv.Frame(rec.t_ns // 1000, rec.image))
+        self.writer.writeFrame(self.dv.Frame(rec.t_ns // 1000, rec.exposure_ns // 1000, 0, 0,
+                                             rec.image, self.dv.FrameSource.SENSOR))
 
     def trigger(self, t_ns: int) -> None:
         self.writer.writeTrigger(self.dv.Trigger(

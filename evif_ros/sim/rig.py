@@ -118,10 +118,9 @@ class Rig:
         t_start = cfg.start_ns
         t_end = t_start + int(duration_s * 1e9)
         step_ns = max(US, int(round(1e9 / self.render_hz / US)) * US)
-        ir_cfg = cfg.thermal
-        next_trigger = t_start + cfg.first_trigger_ns
+        schedule = self._ir_schedule(t_end)
+        next_ir = next(schedule, None)
         pending_ir: list[IrFrame] = []
-        seq = 0
         aps_period = int(round(1e9 / cfg.aps.rate_hz / US)) * US
         next_aps = t_start
         aps_acc: np.ndarray | None = None
@@ -154,20 +153,41 @@ class Rig:
                 yield self._imu(next_imu)
                 next_imu += imu_period
             # IR: a trigger pulse opens each exposure; the frame arrives later over USB
-            if t >= next_trigger and next_trigger + ir_cfg.exposure_ns <= t_end:
-                t_trig = next_trigger
-                next_trigger += ir_cfg.period_ns // US * US
-                if self.sync_rng.random() >= cfg.missed_pulse_prob:
+            while next_ir is not None and t >= next_ir[0]:
+                t_trig, recorded, frame = next_ir
+                if recorded:
                     yield Trigger(t_trig)
-                dropped = self.sync_rng.random() < cfg.dropped_frame_prob
-                if not dropped:
-                    pending_ir.append(self._ir_frame(seq, t_trig))
-                seq += 1
+                if frame is not None:
+                    pending_ir.append(frame)
+                next_ir = next(schedule, None)
             while pending_ir and pending_ir[0].host_ns <= t:
                 yield pending_ir.pop(0)
             t += step_ns
         # frames still in flight at the end are delivered (they were exposed in time)
         yield from pending_ir
+
+    def _ir_schedule(self, t_end: int) -> Iterator[tuple[int, bool, IrFrame | None]]:
+        """Per trigger: ``(t_trigger, pulse recorded, frame or None if dropped)``.
+
+        Shared by :meth:`run` and :meth:`ir_frames`, so both draw the same random
+        decisions and a thermal-only rig matches the full one frame for frame.
+        """
+        cfg = self.cfg
+        t_trig = cfg.start_ns + cfg.first_trigger_ns
+        seq = 0
+        while t_trig + cfg.thermal.exposure_ns <= t_end:
+            recorded = self.sync_rng.random() >= cfg.missed_pulse_prob
+            dropped = self.sync_rng.random() < cfg.dropped_frame_prob
+            yield t_trig, recorded, None if dropped else self._ir_frame(seq, t_trig)
+            seq += 1
+            t_trig += cfg.thermal.period_ns // US * US
+
+    def ir_frames(self, duration_s: float) -> Iterator[IrFrame]:
+        """The thermal camera alone (no events rendered): frames in arrival order."""
+        t_end = self.cfg.start_ns + int(duration_s * 1e9)
+        for _, _, frame in self._ir_schedule(t_end):
+            if frame is not None:
+                yield frame
 
     def _ir_frame(self, seq: int, t_trig: int) -> IrFrame:
         ir_cfg = self.cfg.thermal

@@ -1,0 +1,1 @@
+"""Camera sources for the driver nodes (ROS-free): live devices, files, the synthetic rig."""
