@@ -7,7 +7,7 @@ PACKAGE = "evif_ros"
 
 # Console scripts: the single `evif` CLI plus one executable per node
 # (`ros2 run evif_ros <node>`).
-NODES: tuple[str, ...] = ()  # filled as nodes land in evif_ros/nodes/
+NODES = ("davis_driver", "ir_driver", "event_renderer")
 
 setup(
     name=PACKAGE,

@@ -1,0 +1,164 @@
+"""Shared node plumbing: parameter declaration, QoS profiles, safe publishing, diagnostics."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType)
+from rclpy.node import Node
+from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, DurabilityPolicy,
+                       qos_profile_sensor_data)
+
+from evif_ros import topics
+from evif_ros.errors import EvifError
+from evif_ros.msgs import MsgTypes
+
+# Events: a deep queue so bursts survive; best effort by default (sensor data), reliable on
+# request (lossless recording, tests, benchmarks).
+EVENTS_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                                reliability=ReliabilityPolicy.BEST_EFFORT)
+EVENTS_RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                             reliability=ReliabilityPolicy.RELIABLE)
+# Triggers are few and each one matters.
+TRIGGERS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                          reliability=ReliabilityPolicy.RELIABLE)
+SENSOR_QOS = qos_profile_sensor_data
+CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                       reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE)
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+
+def events_qos(reliable: bool) -> QoSProfile:
+    return EVENTS_RELIABLE if reliable else EVENTS_BEST_EFFORT
+
+
+def declare(node: Node, name: str, default: Any, description: str, *, read_only: bool = True,
+            lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> Any:
+    """Declare a parameter with a descriptor (description, range, read-only) and return
+    its value; ``choices`` are checked here since ROS has no enum descriptor."""
+    desc = ParameterDescriptor(name=name, type=_TYPES[type(default)], description=description,
+                               read_only=read_only)
+    if choices:
+        desc.additional_constraints = f"one of: {', '.join(map(str, choices))}"
+    if lo is not None and isinstance(default, int) and not isinstance(default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+    elif lo is not None and isinstance(default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
+                                                        to_value=float(hi), step=0.0)]
+    value = node.declare_parameter(name, default, desc).value
+    if choices and value not in choices:
+        raise EvifError(f"parameter '{name}': {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+class SafePublisher:
+    """Publisher that never lets a failed publish kill the node: it counts failures and
+    logs the first one of each kind (Fast DDS raises RCLError when a reliable reader
+    cannot keep up)."""
+
+    def __init__(self, node: Node, msg_type, topic: str, qos):
+        self.node, self.topic = node, topic
+        self.pub = node.create_publisher(msg_type, topic, qos)
+        self.sent = 0
+        self.failed = 0
+        self._logged: set[str] = set()
+
+    def publish(self, msg) -> bool:
+        try:
+            self.pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001 - rclpy raises several types here
+            self.failed += 1
+            kind = type(exc).__name__
+            if kind not in self._logged:
+                self._logged.add(kind)
+                self.node.get_logger().warning(
+                    f"{self.topic}: publish failed ({kind}: {str(exc).splitlines()[0]}); "
+                    "counting further failures in diagnostics")
+            return False
+        self.sent += 1
+        return True
+
+    def subscribers(self) -> int:
+        return self.pub.get_subscription_count()
+
+
+class Diagnostics:
+    """Periodic ``/diagnostics`` status built from a callable returning key/values."""
+
+    def __init__(self, node: Node, name: str, values: Callable[[], dict], period_s: float = 1.0):
+        self.node, self.name, self.values = node, name, values
+        self.pub = node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.level = DiagnosticStatus.OK
+        self.message = "ok"
+        node.create_timer(period_s, self.publish)
+
+    def set(self, level: bytes, message: str) -> None:
+        self.level, self.message = level, message
+
+    def publish(self) -> None:
+        arr = DiagnosticArray()
+        arr.header.stamp = self.node.get_clock().now().to_msg()
+        status = DiagnosticStatus(level=self.level, name=f"{self.node.get_name()}: {self.name}",
+                                  message=self.message, hardware_id=self.name)
+        status.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v))
+                         for k, v in self.values().items()]
+        arr.status = [status]
+        try:
+            self.pub.publish(arr)
+        except Exception:  # noqa: BLE001 - shutting down
+            pass
+
+
+class Rate:
+    """Events per second over a sliding second, for diagnostics."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.t0, self.n0, self.n = time.monotonic(), 0, 0
+        self.value = 0.0
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.n += n
+            now = time.monotonic()
+            if now - self.t0 >= 1.0:
+                self.value = (self.n - self.n0) / (now - self.t0)
+                self.t0, self.n0 = now, self.n
+
+
+def rclpy_msgs() -> MsgTypes:
+    return MsgTypes.rclpy()
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """rclpy main: build the node, spin until Ctrl-C or shutdown; one-line errors."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_factory()
+        rclpy.spin(node)
+    except EvifError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    except rclpy.executors.ExternalShutdownException:
+        pass
+    finally:
+        if node is not None:
+            stop = getattr(node, "stop", None)
+            if stop:
+                stop()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
