@@ -176,3 +176,15 @@ def test_bad_config_is_rejected():
         SyncConfig(latency_ns=(5, 1))
     with pytest.raises(ConfigError, match="exposure"):
         SyncConfig(exposure_ns=0)
+
+
+def test_triggers_running_ahead_of_an_event_backlog_do_not_cut_windows_short():
+    ev, items, trig, _ = make_stream(seed=9)
+    # all triggers and frames first, then the events (a backlog on the events topic)
+    front = [it for it in items if it[1] != "events"]
+    back = [it for it in items if it[1] == "events"]
+    sync = ExposureSynchronizer(cfg(frame_timeout_ns=10_000_000))
+    early = feed(sync, front[:3])
+    assert early == []
+    windows = feed(sync, front[3:] + back)
+    check_windows(windows, ev, trig)

@@ -7,7 +7,7 @@ started at trigger ``t`` arrives at ``t + exposure + latency`` with
 ``latency_ns[0] <= latency <= latency_ns[1]``; a frame is paired with the trigger inside
 that window, so a missed pulse or a dropped frame never shifts later pairs.
 
-A window is emitted once the event stream (or a later trigger) has passed its end.
+A window is emitted once the event stream has passed its end.
 Buffers are sized by time and capped in events; late, duplicate and out-of-order input is
 accepted where it still can be and counted; a jump backwards in time (camera reset, bag
 loop) resets the synchronizer.
@@ -223,6 +223,7 @@ class ExposureSynchronizer:
             return []
         self.triggers.insert(i, t_ns)
         self.trigger_mark = max(self.trigger_mark, t_ns)
+
         if len(self.triggers) > self.cfg.max_pending:
             self.triggers.pop(0)
             self.stats.orphan_triggers += 1
@@ -271,10 +272,10 @@ class ExposureSynchronizer:
 
     def _advance(self) -> list[ExposureWindow]:
         cfg = self.cfg
-        # The event clock has reached `wm`. Triggers travel on their own topic and may
-        # overtake events, so they only stand in for events (with a generous delay) when
-        # the event stream is silent.
-        wm = max(self.watermark, self.trigger_mark - cfg.frame_timeout_ns)
+        # Windows close on event time only: triggers travel on their own topic and can
+        # overtake a backlog of events, so they must not close a window. (A DAVIS always
+        # emits background-activity events, so the event clock keeps moving.)
+        wm = self.watermark
         # frames whose trigger can no longer come: the event clock passed their window
         keep = []
         for f in self.frames:

@@ -29,6 +29,8 @@ EVENTS_RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
 TRIGGERS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                           reliability=ReliabilityPolicy.RELIABLE)
 SENSOR_QOS = qos_profile_sensor_data
+RELIABLE_SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
+                                 reliability=ReliabilityPolicy.RELIABLE)
 CLOCK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                        reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE)

@@ -62,7 +62,6 @@ class DavisDriver(Node):
             "subscribers (and a /clock one with publish_clock) are matched", lo=0, hi=100)
         self.params = p
         self.mt = rclpy_msgs()
-        self.source = self._open_source()
         self.pub_events = SafePublisher(self, PointCloud2, topics.EVENTS,
                                         events_qos(p["reliable_events"]))
         self.pub_trig = SafePublisher(self, TimeReference, topics.TRIGGERS, TRIGGERS_QOS)
@@ -124,7 +123,7 @@ class DavisDriver(Node):
         self._wait_for_subscribers()
         end_ns = 0
         try:
-            for batch in self.source:
+            for batch in self._open_source():
                 if self._stop.is_set():
                     return
                 # events first: a trigger must never overtake the events before it

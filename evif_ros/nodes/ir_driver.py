@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from evif_ros import topics
 from evif_ros.errors import EvifError
-from evif_ros.nodes.common import (SENSOR_QOS, Diagnostics, SafePublisher, declare,
+from evif_ros.nodes.common import (RELIABLE_SENSOR_QOS, SENSOR_QOS, Diagnostics, SafePublisher, declare,
                                    rclpy_msgs, run)
 
 SOURCES = ("synthetic", "recording", "v4l2")
@@ -48,10 +48,17 @@ class IrDriver(Node):
         p["focal_px"] = declare(self, "focal_px", 260.0, "Focal length for CameraInfo (px)",
                                 lo=1.0, hi=1e5)
         p["frame_id"] = declare(self, "frame_id", topics.IR_FRAME, "Thermal camera frame id")
+        p["reliable"] = declare(self, "reliable", False,
+                                "Reliable QoS instead of sensor data (lossless recording, "
+                                "tests); subscribers may use either")
+        p["wait_for_subscribers"] = declare(
+            self, "wait_for_subscribers", 0,
+            "Hold frames until this many /ir/image_raw subscribers are matched", lo=0, hi=100)
         self.params = p
         self.mt = rclpy_msgs()
-        self.pub_img = SafePublisher(self, Image, topics.IR_IMAGE, SENSOR_QOS)
-        self.pub_info = SafePublisher(self, CameraInfo, topics.IR_INFO, SENSOR_QOS)
+        qos = RELIABLE_SENSOR_QOS if p["reliable"] else SENSOR_QOS
+        self.pub_img = SafePublisher(self, Image, topics.IR_IMAGE, qos)
+        self.pub_info = SafePublisher(self, CameraInfo, topics.IR_INFO, qos)
         self.dropped = 0
         self.finished = False
         self.diag = Diagnostics(self, "ir", lambda: {
@@ -94,6 +101,9 @@ class IrDriver(Node):
     def _loop(self) -> None:
         fid = self.params["frame_id"]
         origin: list = []
+        while self.pub_img.subscribers() < self.params["wait_for_subscribers"]:
+            if self._stop.wait(0.05):
+                return
         try:
             source = self._open_source()
             for frame in source:
