@@ -48,3 +48,23 @@ def test_time_window_properties():
     assert (w.duration_ns, w.mid_ns) == (200, 200)
     with pytest.raises(ValueError):
         TimeWindow(5, 1)
+
+
+def test_packetize_cuts_on_time_boundaries_and_size():
+    from evif_ros.core.events import packetize
+    ev = _events(list(range(0, 100, 5)))  # t = 0, 5, ..., 95
+    pk = packetize(ev, 20, 3)
+    assert sum(p.size for p in pk) == ev.size
+    assert all(p.size <= 3 for p in pk)
+    assert all(int(p["t"][0]) // 20 == int(p["t"][-1]) // 20 for p in pk)
+
+
+def test_event_packer_accumulates_small_batches():
+    from evif_ros.core.events import EventPacker
+    packer = EventPacker(span_ns=100, max_events=1000)
+    out = []
+    for start in range(0, 1000, 10):  # ten-event batches of 10 ns
+        out += packer.add(_events(list(range(start, start + 10))))
+    out += packer.flush()
+    assert [p.size for p in out] == [100] * 10
+    assert np.array_equal(np.concatenate(out)["t"], np.arange(1000))

@@ -113,3 +113,32 @@ def packetize(events: np.ndarray, span_ns: int, max_events: int) -> list[np.ndar
         for s in range(int(a), int(b), max_events):
             out.append(events[s:min(s + max_events, int(b))])
     return out
+
+
+class EventPacker:
+    """Accumulates event batches into wire packets: a packet closes at every multiple of
+    ``span_ns`` of event time or at ``max_events``; the open one waits for more."""
+
+    def __init__(self, span_ns: int, max_events: int):
+        self.span_ns, self.max_events = span_ns, max_events
+        self.pending: list[np.ndarray] = []
+
+    def add(self, events: np.ndarray) -> list[np.ndarray]:
+        if events.size == 0:
+            return []
+        self.pending.append(events)
+        ev = np.concatenate(self.pending) if len(self.pending) > 1 else events
+        packets = packetize(ev, self.span_ns, self.max_events)
+        last = packets[-1]
+        full = (last.size >= self.max_events
+                or int(last["t"][-1]) // self.span_ns > int(last["t"][0]) // self.span_ns)
+        if full:
+            self.pending = []
+            return packets
+        self.pending = [last]
+        return packets[:-1]
+
+    def flush(self) -> list[np.ndarray]:
+        ev = np.concatenate(self.pending) if self.pending else empty_events()
+        self.pending = []
+        return packetize(ev, self.span_ns, self.max_events)

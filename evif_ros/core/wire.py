@@ -26,6 +26,9 @@ WIRE_DTYPE = np.dtype({
     "itemsize": 9,
 })
 POINT_STEP = WIRE_DTYPE.itemsize
+# The same 9 bytes as one little-endian word (x | y << 16 | t << 32) plus p: one strided
+# field instead of four makes encode/decode about twice as fast.
+_WORD_DTYPE = np.dtype([("w", "<u8"), ("p", "u1")])
 MAX_PACKET_SPAN_NS = np.iinfo(np.uint32).max
 
 
@@ -60,10 +63,12 @@ def encode(events: np.ndarray) -> tuple[int, np.ndarray]:
         raise LayoutError(
             f"events: field 't' spans {int(rel.max())} ns from the first event; a packet must "
             f"be time-sorted and span at most {MAX_PACKET_SPAN_NS} ns")
-    packed = np.empty(n, dtype=WIRE_DTYPE)
-    packed["x"] = events["x"]
-    packed["y"] = events["y"]
-    packed["t"] = rel
+    word = rel.astype(np.uint64)
+    word <<= np.uint64(32)
+    word |= events["y"].astype(np.uint64) << np.uint64(16)
+    word |= events["x"]
+    packed = np.empty(n, dtype=_WORD_DTYPE)
+    packed["w"] = word
     packed["p"] = events["p"]
     return stamp_ns, packed.view(np.uint8)
 
@@ -99,11 +104,12 @@ def view(data, source: str = "PointCloud2") -> np.ndarray:
 
 def decode(data, stamp_ns: int, source: str = "PointCloud2") -> np.ndarray:
     """Payload -> event array with absolute int64 ns times (one vectorized copy)."""
-    packed = view(data, source)
+    packed = view(data, source).view(_WORD_DTYPE)
+    word = packed["w"]
     ev = np.empty(packed.shape[0], dtype=EVENT_DTYPE)
-    ev["x"] = packed["x"]
-    ev["y"] = packed["y"]
-    np.add(packed["t"], np.int64(stamp_ns), out=ev["t"], dtype=np.int64)
+    ev["x"] = word & np.uint64(0xFFFF)
+    ev["y"] = (word >> np.uint64(16)) & np.uint64(0xFFFF)
+    ev["t"] = (word >> np.uint64(32)).astype(np.int64) + np.int64(stamp_ns)
     ev["p"] = packed["p"]
     return ev
 

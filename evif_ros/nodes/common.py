@@ -25,9 +25,10 @@ EVENTS_BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                                 reliability=ReliabilityPolicy.BEST_EFFORT)
 EVENTS_RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                              reliability=ReliabilityPolicy.RELIABLE)
-# Triggers are few and each one matters.
+# Triggers are few and each one matters: reliable, and kept for late joiners.
 TRIGGERS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
-                          reliability=ReliabilityPolicy.RELIABLE)
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
                                  reliability=ReliabilityPolicy.RELIABLE)

@@ -15,7 +15,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, Imu, PointCloud2, TimeReference
 
 from evif_ros import topics
-from evif_ros.core.events import packetize
+from evif_ros.core.events import EventPacker
 from evif_ros.errors import EvifError
 from evif_ros.nodes.common import (CLOCK_QOS, SENSOR_QOS, TRIGGERS_QOS, Diagnostics, Rate,
                                    SafePublisher, declare, events_qos, rclpy_msgs, run)
@@ -46,10 +46,11 @@ class DavisDriver(Node):
         p["aligned"] = declare(self, "aligned", False,
                                "Synthetic IR camera on the DAVIS grid (else the shipped "
                                "calibration's homography)")
-        p["packet_time_us"] = declare(self, "packet_time_us", 1000,
+        p["packet_time_us"] = declare(self, "packet_time_us", 5000,
                                       "Cut an event packet every this much event time",
                                       lo=50, hi=1_000_000)
-        p["packet_max_events"] = declare(self, "packet_max_events", 200_000,
+        # 10 k events = 90 KB: above ~100 KB per message Fast DDS throughput collapses here
+        p["packet_max_events"] = declare(self, "packet_max_events", 10_000,
                                          "Cut an event packet at this many events",
                                          lo=1, hi=10_000_000)
         p["reliable_events"] = declare(self, "reliable_events", False,
@@ -103,7 +104,7 @@ class DavisDriver(Node):
             return
         self.get_logger().info(f"waiting for {need} subscriber(s) on {topics.EVENTS}")
         while not self._stop.is_set():
-            ok = self.pub_events.subscribers() >= need and self.pub_trig.subscribers() >= 1
+            ok = self.pub_events.subscribers() >= need
             if self.pub_clock is not None:
                 ok = ok and self.pub_clock.subscribers() >= 1
             if ok:
@@ -116,21 +117,28 @@ class DavisDriver(Node):
             msg.clock = self.mt.header(t_ns, "").stamp
             self.pub_clock.publish(msg)
 
+    def _publish_events(self, packets) -> None:
+        fid = self.params["frame_id"]
+        for pkt in packets:
+            if self.pub_events.publish(self.mt.events(pkt, fid)):
+                self.events_sent += pkt.size
+                self.rate.add(pkt.size)
+
     def _loop(self) -> None:
         p = self.params
         span = p["packet_time_us"] * 1000
         fid = p["frame_id"]
         self._wait_for_subscribers()
         end_ns = 0
+        packer = EventPacker(span, p["packet_max_events"])
         try:
             for batch in self._open_source():
                 if self._stop.is_set():
                     return
-                # events first: a trigger must never overtake the events before it
-                for pkt in packetize(batch.events, span, p["packet_max_events"]):
-                    if self.pub_events.publish(self.mt.events(pkt, fid)):
-                        self.events_sent += pkt.size
-                        self.rate.add(pkt.size)
+                # events before the triggers of the same batch: a trigger on the wire
+                # should not overtake the events that precede it
+                self._publish_events(packer.add(batch.events) if not batch.triggers
+                                     else packer.add(batch.events) + packer.flush())
                 for t in batch.triggers:
                     self.pub_trig.publish(self.mt.time_reference(t, fid, topics.TRIGGER_SOURCE))
                 if p["aps"]:
@@ -144,6 +152,7 @@ class DavisDriver(Node):
         except EvifError as exc:
             self.get_logger().error(str(exc))
             self.diag.set(DiagnosticStatus.ERROR, str(exc))
+        self._publish_events(packer.flush())
         self.finished = True
         self.diag.publish()
         self.get_logger().info(f"source ended after {self.events_sent} events")
