@@ -59,6 +59,22 @@ def _calibrate(args: argparse.Namespace) -> None:
           f"error {rms:.3f} px RMS; wrote {args.out}")
 
 
+def _record(args: argparse.Namespace) -> None:
+    from evif_ros.nodes.bag_tools import record
+
+    counts = record(Path(args.out), args.topics, args.duration)
+    total = sum(counts.values())
+    print(f"wrote {args.out}: {total} messages on {len(counts)} topics "
+          + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+def _replay(args: argparse.Namespace) -> None:
+    from evif_ros.nodes.bag_tools import replay
+
+    n = replay(Path(args.bag), args.rate, args.loop, args.delay)
+    print(f"replayed {n} messages from {args.bag}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from evif_ros.sim.preview import bag_preview
     from evif_ros.sim.recording import simulate_recording
@@ -126,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ns", type=int, nargs=2, default=(0, 30_000_000),
                    metavar=("MIN", "MAX"))
     p.set_defaults(func=_calibrate)
+
+    p = sub.add_parser("record", help="record topics to a rosbag2 (mcap) until Ctrl-C")
+    p.add_argument("--out", required=True, help="bag directory to create")
+    p.add_argument("topics", nargs="*", help="topics (default: every DESIGN.md topic)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    p.set_defaults(func=_record)
+
+    p = sub.add_parser("replay", help="publish a bag with its timing and /clock")
+    p.add_argument("bag", help="bag directory or .mcap file (libcaer_driver bags too)")
+    p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument("--loop", action="store_true")
+    p.add_argument("--delay", type=float, default=1.0,
+                   help="seconds between creating publishers and the first message")
+    p.set_defaults(func=_replay)
 
     p = sub.add_parser("demo", help="the main job on the synthetic rig (see README)")
     p.add_argument("--out", default="demo_out")
