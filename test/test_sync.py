@@ -82,7 +82,7 @@ def test_missed_pulse_and_dropped_frame_do_not_shift_later_pairs():
     good = [t for j, t in enumerate(trig) if j not in missed | dropped]
     check_windows(windows, ev, good)
     # stragglers resolve once the clock moves on
-    feed(sync, [(0, "events", make_events([0], [0], [int(ev["t"][-1]) + 10**9], [1]))])
+    feed(sync, [(0, "events", make_events([0], [0], [int(ev["t"][-1]) + 10**10], [1]))])
     assert sync.stats.unpaired_frames == len(missed)
     assert sync.stats.orphan_triggers == len(dropped)
 

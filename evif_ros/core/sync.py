@@ -36,7 +36,7 @@ class SyncConfig:
     reorder_slack_ns: int = 0  # wait this long past a window's end for stragglers
     buffer_ns: int = 1_000_000_000  # event history kept
     max_events: int = 40_000_000  # hard cap on buffered events (flood protection)
-    frame_timeout_ns: int = 300_000_000  # event-clock wait for a trigger's frame
+    frame_timeout_ns: int = 2_000_000_000  # event-clock wait for a frame (fast replays)
     jump_back_ns: int = 500_000_000  # a step back this large is a reset
     max_pending: int = 64  # pending frames / triggers kept at most
 
