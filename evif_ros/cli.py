@@ -75,6 +75,34 @@ def _replay(args: argparse.Namespace) -> None:
     print(f"replayed {n} messages from {args.bag}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from evif_ros.model.train import TrainArgs, train
+
+    ckpt = train(TrainArgs(Path(args.data), Path(args.out), args.stage, args.size, args.iters,
+                           args.batch, args.crop, args.lr, not args.no_enhance, not args.no_mi,
+                           Path(args.init) if args.init else None, args.threads, args.seed,
+                           limit=args.limit), progress=not args.quiet)
+    print(f"stage {args.stage}: {ckpt}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from evif_ros.model.export import export
+
+    info = export(Path(args.checkpoint), Path(args.out))
+    print(f"wrote {args.out}: {info['parameters']} parameters, {info['bytes'] / 1e6:.1f} MB; "
+          f"scripted vs eager max |diff| {info['max_diff']:.2e}")
+
+
+def _evaluate_model(args: argparse.Namespace) -> None:
+    from evif_ros.model.evaluate import evaluate, markdown, write
+
+    summary = evaluate(Path(args.data), Path(args.checkpoint),
+                       Path(args.ablation) if args.ablation else None, args.limit,
+                       progress=not args.quiet)
+    write(summary, Path(args.out))
+    print(markdown(summary))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from evif_ros.sim.preview import bag_preview
     from evif_ros.sim.recording import simulate_recording
@@ -156,6 +184,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, default=1.0,
                    help="seconds between creating publishers and the first message")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("train", help="progressive training of the EVIF networks")
+    p.add_argument("--data", required=True, help="directory of `evif dataset` shards")
+    p.add_argument("--out", required=True, help="checkpoint directory")
+    p.add_argument("--stage", type=int, required=True, choices=[1, 2, 3])
+    p.add_argument("--size", default="lite", choices=["lite", "paper"])
+    p.add_argument("--init", help="checkpoint of the previous stage")
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=96, help="square crop side (multiple of 8)")
+    p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    p.add_argument("--no-enhance", action="store_true", help="ablation: no cross-task "
+                   "event enhancement")
+    p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="write the TorchScript model the node runs")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("evaluate-model", help="held-out deblurring PSNR and "
+                       "reconstruction SSIM of a checkpoint (model card figures)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--ablation", help="checkpoint trained without cross-task enhancement")
+    p.add_argument("--out", required=True)
+    p.add_argument("--limit", type=int, default=0, help="first N test samples only")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_evaluate_model)
 
     p = sub.add_parser("demo", help="the main job on the synthetic rig (see README)")
     p.add_argument("--out", default="demo_out")

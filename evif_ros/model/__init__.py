@@ -1,0 +1,1 @@
+"""The EVIF networks (reconstruction, deblurring, fusion), losses, training and export."""

@@ -1,0 +1,82 @@
+"""Training batches from `evif dataset` shards: random crops, flips, voxel grids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evif_ros.core.events import split_windows
+from evif_ros.core.voxel import polarity_voxel_grid
+from evif_ros.sim.dataset import iter_samples
+
+BINS = 5  # 5 time bins x 2 polarities = 10 channels (the authors' release)
+
+
+def sub_window_edges(recon_start_ns: int, exposure_ns: int, k: int) -> np.ndarray:
+    """K equal sub-windows from the reconstruction start to mid-exposure."""
+    return np.linspace(recon_start_ns, exposure_ns // 2, k + 1).round().astype(np.int64)
+
+
+def sample_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k: int,
+                   height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exposure voxel (10, H, W) and K sub-window voxels (K, 10, H, W) of one window.
+    The same function serves training, evaluation and the node."""
+    exp_vox = polarity_voxel_grid(events, BINS, 0, exposure_ns, height, width)
+    edges = sub_window_edges(recon_start_ns, exposure_ns, k)
+    subs = np.stack([polarity_voxel_grid(ev, BINS, int(a), int(b), height, width)
+                     for ev, a, b in zip(split_windows(events, edges), edges[:-1], edges[1:])])
+    return exp_vox, subs
+
+
+@dataclass
+class Batch:
+    ir: torch.Tensor  # (B, 1, h, w) raw counts
+    exp_vox: torch.Tensor  # (B, 10, h, w)
+    sub_vox: torch.Tensor  # (B, K, 10, h, w)
+    ir_sharp: torch.Tensor  # (B, 1, h, w) raw counts
+    vis: torch.Tensor  # (B, 1, h, w) in [0, 1]
+    aps: torch.Tensor  # (B, 1, h, w) in [0, 1]
+
+
+class ShardData:
+    """A split held in memory (a few hundred MB for ~2000 samples)."""
+
+    def __init__(self, data_dir: Path, split: str, limit: int = 0):
+        self.samples = []
+        for i, s in enumerate(iter_samples(Path(data_dir), split)):
+            if limit and i >= limit:
+                break
+            self.samples.append(s)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, rng: np.random.Generator, size: int, crop: int, k: int,
+              flip: bool = True) -> Batch:
+        parts = [self.crop(self.samples[int(rng.integers(len(self.samples)))], rng, crop, k,
+                           flip) for _ in range(size)]
+        return Batch(*[torch.from_numpy(np.stack(x)) for x in zip(*parts)])
+
+    @staticmethod
+    def crop(s: dict, rng: np.random.Generator, crop: int, k: int, flip: bool):
+        h, w = s["ir_blur"].shape
+        y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        ev = s["events"]
+        keep = (ev["x"] >= x0) & (ev["x"] < x0 + crop) & (ev["y"] >= y0) & (ev["y"] < y0 + crop)
+        ev = ev[keep]
+        ev["x"] -= x0
+        ev["y"] -= y0
+        mirror = flip and rng.random() < 0.5
+        if mirror:
+            ev["x"] = crop - 1 - ev["x"]
+        exp_vox, subs = sample_tensors(ev, s["exposure_ns"], s["recon_start_ns"], k, crop, crop)
+        win = (slice(y0, y0 + crop), slice(x0, x0 + crop))
+
+        def img(a, scale=1.0):
+            out = a[win].astype(np.float32)[None] * scale
+            return np.ascontiguousarray(out[..., ::-1]) if mirror else out
+        return (img(s["ir_blur"]), exp_vox, subs, img(s["ir_sharp"]), img(s["vis_sharp"], 1 / 255),
+                img(s["aps_blur"], 1 / 255))

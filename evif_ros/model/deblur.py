@@ -1,0 +1,83 @@
+"""Event-guided IR deblurring: an EFNet-style two-branch UNet (Sun et al. 2022) plus
+EVIF's cross-task event enhancement (Sec. 3.3).
+
+Image branch: blurry IR; event branch: the exposure's voxel grid. At every scale the
+image feature is fused with the event feature by cross-modal channel attention. At half
+resolution the event feature F_de is enhanced with the reconstruction features: two
+ConvGRUs run forward and backward over the K sub-window features, their end states are
+stacked (F'_rec) and merged into F_de by cross-task channel attention (Eq. 1-2).
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from evif_ros.model.layers import ChannelAttention, ConvGRU, ResidualBlock, conv
+
+
+class CrossTaskEnhancement(nn.Module):
+    """Bi-directional ConvGRU summary of K reconstruction features + CTCA."""
+
+    def __init__(self, c_rec: int, c_de: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.fwd = ConvGRU(c_rec, hidden)
+        self.bwd = ConvGRU(c_rec, hidden)
+        self.ctca = ChannelAttention(c_de, 2 * hidden)
+
+    def forward(self, f_de: Tensor, rec_feats: List[Tensor]) -> Tensor:
+        b, _, h, w = rec_feats[0].shape
+        s_f = torch.zeros(b, self.hidden, h, w, dtype=f_de.dtype, device=f_de.device)
+        s_b = s_f
+        n = len(rec_feats)
+        for i in range(n):
+            s_f = self.fwd(rec_feats[i], s_f)
+            s_b = self.bwd(rec_feats[n - 1 - i], s_b)
+        f_rec = torch.cat([s_f, s_b], 1)  # F'_rec: end states F_f^K and F_b^1
+        return f_de + self.ctca(f_de, f_rec)
+
+
+class DeblurNet(nn.Module):
+    """``forward(ir (B,1,H,W) in [0,1], voxel (B,C,H,W), rec_feats) -> (sharp, dec)``.
+
+    ``rec_feats``: K tensors (B, c_rec, H/2, W/2) or an empty list (no enhancement).
+    ``dec``: last decoder feature (B, base, H, W). H, W multiples of 4.
+    """
+
+    def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
+                 enhance: bool = True, res_blocks: int = 2):
+        super().__init__()
+        c1, c2 = base, base * 2
+        self.img_head = conv(1, c1, 3)
+        self.ev_head = conv(in_ch, c1, 3)
+        self.img_down = conv(c1, c2, 3, 2)
+        self.ev_down = conv(c1, c2, 3, 2)
+        self.fuse1 = ChannelAttention(c1, c1)
+        self.fuse2 = ChannelAttention(c2, c2)
+        self.enhance = enhance
+        self.cte = CrossTaskEnhancement(c_rec, c2, max(16, c2 // 2))
+        self.img_down2 = conv(c2, c2 * 2, 3, 2)
+        self.ev_down2 = conv(c2, c2 * 2, 3, 2)
+        self.fuse3 = ChannelAttention(c2 * 2, c2 * 2)
+        self.mid = nn.Sequential(*[ResidualBlock(c2 * 2) for _ in range(res_blocks)])
+        self.up2 = conv(c2 * 2, c2, 3)
+        self.up1 = conv(c2, c1, 3)
+        self.out = nn.Conv2d(c1, 1, 3, 1, 1)
+
+    def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
+                ) -> Tuple[Tensor, Tensor]:
+        i1, e1 = self.img_head(ir), self.ev_head(voxel)
+        i1 = i1 + self.fuse1(i1, e1)
+        i2, e2 = self.img_down(i1), self.ev_down(e1)
+        if self.enhance and len(rec_feats) > 0:
+            e2 = self.cte(e2, rec_feats)  # F_en = F_de + F_attn
+        i2 = i2 + self.fuse2(i2, e2)
+        i3, e3 = self.img_down2(i2), self.ev_down2(e2)
+        x = self.mid(i3 + self.fuse3(i3, e3))
+        x = self.up2(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)) + i2
+        x = self.up1(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)) + i1
+        return ir + self.out(x), x  # residual: predict the sharp image's difference

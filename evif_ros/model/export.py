@@ -1,0 +1,76 @@
+"""TorchScript export: one file the inference node loads with only torch imported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from evif_ros.errors import InputFileError
+from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters
+from evif_ros.model.train import model_from_checkpoint
+
+CONTRACT = ("forward(ir (B,1,H,W) raw counts on the event-camera grid, exposure_voxel "
+            "(B,10,H,W), sub_voxels (B,K,10,H,W), state List[Tensor]) -> (fused [0,1], "
+            "ir_deblurred counts, visible [0,1], state)")
+
+
+def example_inputs(cfg: EvifConfig, h: int = 52, w: int = 70, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ir = 7000 + 2000 * torch.rand(1, 1, h, w, generator=g)
+    ev = torch.poisson(torch.full((1, cfg.in_ch, h, w), 0.3), generator=g)
+    sub = torch.poisson(torch.full((1, cfg.sub_windows, cfg.in_ch, h, w), 0.2), generator=g)
+    return ir, ev, sub
+
+
+def script(model: EvifPipeline) -> torch.jit.ScriptModule:
+    model.eval()
+    model.use_fusion = True
+    return torch.jit.script(model)
+
+
+def max_abs_diff(model: EvifPipeline, scripted, cfg: EvifConfig) -> float:
+    """Scripted vs eager on two consecutive windows (the second with carried state)."""
+    ir, ev, sub = example_inputs(cfg)
+    with torch.no_grad():
+        a = model(ir, ev, sub, [])
+        b = scripted(ir, ev, sub, [])
+        a2 = model(ir, ev, sub, a[3])
+        b2 = scripted(ir, ev, sub, b[3])
+    diffs = [(x - y).abs().max().item() for x, y in zip(a[:3] + a2[:3], b[:3] + b2[:3])]
+    # the deblurred IR is in counts: compare it relative to its range
+    diffs[1] /= float(ir.max() - ir.min())
+    diffs[4] /= float(ir.max() - ir.min())
+    return max(diffs)
+
+
+def export(checkpoint: Path, out: Path) -> dict:
+    model, cfg, ck = model_from_checkpoint(checkpoint)
+    scripted = script(model)
+    diff = max_abs_diff(model, scripted, cfg)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"config": cfg.to_dict(), "stage": ck["stage"], "iter": ck["iter"],
+            "contract": CONTRACT}
+    torch.jit.save(scripted, str(out), _extra_files={"evif.json": json.dumps(meta)})
+    return {"parameters": count_parameters(model), "bytes": out.stat().st_size,
+            "max_diff": diff}
+
+
+def load_exported(path: Path, device: str = "cpu"):
+    """Load an exported model and its metadata; InputFileError if missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: model file not found")
+    extra = {"evif.json": ""}
+    try:
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        meta = json.loads(extra["evif.json"] or "{}")
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError and others
+        raise InputFileError(f"{path}: not a loadable TorchScript model "
+                             f"({str(exc).splitlines()[0][:120]})") from exc
+    if "config" not in meta:
+        raise InputFileError(f"{path}: no evif.json metadata (not exported by `evif export`)")
+    module.eval()
+    return module, meta

@@ -1,0 +1,71 @@
+"""Visible-infrared fusion with bi-level min-max mutual information (Sec. 3.4).
+
+Convolutions on the reconstructed visible and the deblurred IR image are concatenated
+with the decoder features of both task networks (F_vis, F_ir); transformer blocks filter
+them (F'_vis, F'_ir); pooled variational embeddings z'_vis, z'_ir carry the MI
+minimisation loss (Eq. 4); F'_vis, F'_ir are fused by another transformer block into F_f;
+embeddings z_f, z_vis, z_ir carry the InfoNCE maximisation loss (Eq. 5).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from evif_ros.model.layers import TransformerBlock, conv
+
+
+class VariationalEmbedding(nn.Module):
+    """Global-average-pool + MLP -> (mu, logvar), each (B, dim)."""
+
+    def __init__(self, c: int, dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(c, 2 * dim), nn.GELU(), nn.Linear(2 * dim, 2 * dim))
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        mu, logvar = torch.chunk(self.mlp(x.mean(dim=(2, 3))), 2, 1)
+        return mu, logvar.clamp(-8.0, 8.0)
+
+
+class FusionNet(nn.Module):
+    """``forward(vis, ir, dec_vis, dec_ir) -> (fused (B,1,H,W), embeddings)``.
+
+    Images in [0, 1]; H, W multiples of the transformer patch (8).
+    Embeddings (training only): mu/logvar of z'_vis, z'_ir and z_f, z_vis, z_ir.
+    """
+
+    def __init__(self, c_dec_vis: int, c_dec_ir: int, base: int = 32, dim: int = 64,
+                 heads: int = 4, emb: int = 32):
+        super().__init__()
+        self.img_vis = conv(1, base, 3)
+        self.img_ir = conv(1, base, 3)
+        self.proj_vis = conv(base + c_dec_vis, base, 3)
+        self.proj_ir = conv(base + c_dec_ir, base, 3)
+        self.filter_vis = TransformerBlock(base, dim, heads)
+        self.filter_ir = TransformerBlock(base, dim, heads)
+        self.merge = conv(2 * base, base, 3)
+        self.fuse = TransformerBlock(base, dim, heads)
+        self.out = nn.Sequential(conv(base, base, 3), nn.Conv2d(base, 1, 3, 1, 1))
+        self.q_vis_f = VariationalEmbedding(base, emb)  # z'_vis (filtered)
+        self.q_ir_f = VariationalEmbedding(base, emb)  # z'_ir
+        self.e_fused = VariationalEmbedding(base, emb)  # z_f
+        self.e_vis = VariationalEmbedding(base, emb)  # z_vis (unfiltered)
+        self.e_ir = VariationalEmbedding(base, emb)  # z_ir
+
+    def forward(self, vis: Tensor, ir: Tensor, dec_vis: Tensor, dec_ir: Tensor
+                ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        f_vis = self.proj_vis(torch.cat([self.img_vis(vis), dec_vis], 1))
+        f_ir = self.proj_ir(torch.cat([self.img_ir(ir), dec_ir], 1))
+        fv, fi = self.filter_vis(f_vis), self.filter_ir(f_ir)
+        f_f = self.fuse(self.merge(torch.cat([fv, fi], 1)))
+        fused = torch.sigmoid(self.out(f_f))
+        emb: Dict[str, Tensor] = {}
+        if self.training:
+            emb["mu_vis_f"], emb["lv_vis_f"] = self.q_vis_f(fv)
+            emb["mu_ir_f"], emb["lv_ir_f"] = self.q_ir_f(fi)
+            emb["z_f"] = self.e_fused(f_f)[0]
+            emb["z_vis"] = self.e_vis(f_vis)[0]
+            emb["z_ir"] = self.e_ir(f_ir)[0]
+        return fused, emb

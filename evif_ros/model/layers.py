@@ -1,0 +1,123 @@
+"""Building blocks shared by the EVIF networks; layers come from explicit registries."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "lrelu": lambda: nn.LeakyReLU(0.1)}
+NORMS = {"none": lambda c: nn.Identity(), "batch": nn.BatchNorm2d,
+         "instance": lambda c: nn.InstanceNorm2d(c, affine=True),
+         "group": lambda c: nn.GroupNorm(max(1, c // 8), c)}
+
+
+def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: str = "relu",
+         norm: str = "none") -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2), NORMS[norm](cout),
+                         ACTIVATIONS[act]())
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, c: int, norm: str = "none"):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), NORMS[norm](c), nn.ReLU(),
+                                  nn.Conv2d(c, c, 3, 1, 1), NORMS[norm](c))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.body(x))
+
+
+class ConvLSTM(nn.Module):
+    """Convolutional LSTM cell; state ``(h, c)``, each ``(B, hidden, H, W)``."""
+
+    def __init__(self, cin: int, hidden: int, k: int = 3):
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(cin + hidden, 4 * hidden, k, 1, k // 2)
+
+    def forward(self, x: Tensor, h: Tensor, c: Tensor) -> Tuple[Tensor, Tensor]:
+        i, f, o, g = torch.chunk(self.gates(torch.cat([x, h], 1)), 4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+
+class ConvGRU(nn.Module):
+    """Convolutional GRU cell; state ``(B, hidden, H, W)``."""
+
+    def __init__(self, cin: int, hidden: int, k: int = 3):
+        super().__init__()
+        self.zr = nn.Conv2d(cin + hidden, 2 * hidden, k, 1, k // 2)
+        self.q = nn.Conv2d(cin + hidden, hidden, k, 1, k // 2)
+
+    def forward(self, x: Tensor, h: Tensor) -> Tensor:
+        z, r = torch.chunk(torch.sigmoid(self.zr(torch.cat([x, h], 1))), 2, 1)
+        q = torch.tanh(self.q(torch.cat([x, r * h], 1)))
+        return (1 - z) * h + z * q
+
+
+class ChannelAttention(nn.Module):
+    """Attention across channels (c x c), query from one feature, key/value from another:
+    ``out = V softmax(Q^T K / sqrt(hw))`` with Q, K, V reshaped to ``(hw, c)``.
+    Used as EVIF's cross-task channel attention (Eq. 2) and as EFNet-style cross-modal
+    attention between image and event features."""
+
+    def __init__(self, c_query: int, c_kv: int):
+        super().__init__()
+        self.q = nn.Conv2d(c_query, c_query, 1)
+        self.k = nn.Conv2d(c_kv, c_query, 1)
+        self.v = nn.Conv2d(c_kv, c_query, 1)
+        self.out = nn.Conv2d(c_query, c_query, 1)
+
+    def forward(self, query: Tensor, kv: Tensor) -> Tensor:
+        b, c, h, w = query.shape
+        q = self.q(query).flatten(2)  # (b, c, hw)
+        k = self.k(kv).flatten(2)
+        v = self.v(kv).flatten(2)
+        attn = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / float(h * w) ** 0.5, -1)
+        return self.out(torch.bmm(attn, v).view(b, c, h, w))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block with multi-head self-attention over spatial tokens.
+
+    Tokens are ``patch x patch`` patches (a strided conv embeds them) so attention stays
+    affordable at 346x260; the block's output is upsampled back and added to its input.
+    Input/output ``(B, C, H, W)`` with H, W multiples of ``patch``.
+    """
+
+    def __init__(self, c: int, dim: int, heads: int = 4, patch: int = 8, mlp: int = 2):
+        super().__init__()
+        self.patch = patch
+        self.embed = nn.Conv2d(c, dim, patch, patch)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp * dim), nn.GELU(), nn.Linear(mlp * dim, dim))
+        self.unembed = nn.ConvTranspose2d(dim, c, patch, patch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.embed(x)
+        b, d, h, w = t.shape
+        tok = t.flatten(2).transpose(1, 2)
+        y = self.norm1(tok)
+        tok = tok + self.attn(y, y, y, need_weights=False)[0]
+        tok = tok + self.mlp(self.norm2(tok))
+        return x + self.unembed(tok.transpose(1, 2).reshape(b, d, h, w))
+
+
+def pad_to(x: Tensor, multiple: int) -> Tuple[Tensor, int, int]:
+    """Replicate-pad H and W up to a multiple; returns the padded tensor and H, W."""
+    h, w = x.shape[-2], x.shape[-1]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    if ph or pw:
+        x = F.pad(x, [0, pw, 0, ph], mode="replicate")
+    return x, h, w
+
+
+def zeros_like_state(state: List[Tensor]) -> List[Tensor]:
+    return [torch.zeros_like(s) for s in state]

@@ -1,0 +1,73 @@
+"""Losses of EVIF: SSIM, the MI-minimisation loss (Eq. 4) and InfoNCE (Eq. 5)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _gauss(size: int = 11, sigma: float = 1.5, device=None) -> Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - size // 2
+    g = torch.exp(-x * x / (2 * sigma * sigma))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(a: Tensor, b: Tensor, data_range: float = 1.0) -> Tensor:
+    """Mean SSIM of (B, 1, H, W) images (11x11 Gaussian window, sigma 1.5, valid region)."""
+    w = _gauss(device=a.device).to(a.dtype)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = F.conv2d(a, w), F.conv2d(b, w)
+    saa = F.conv2d(a * a, w) - mu_a ** 2
+    sbb = F.conv2d(b * b, w) - mu_b ** 2
+    sab = F.conv2d(a * b, w) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * sab + c2)
+    den = (mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2)
+    return (num / den).mean()
+
+
+def _kl(mu1: Tensor, lv1: Tensor, mu2: Tensor, lv2: Tensor) -> Tensor:
+    """KL(N(mu1, e^lv1) || N(mu2, e^lv2)), summed over dims, mean over the batch."""
+    return 0.5 * (lv2 - lv1 + (lv1.exp() + (mu1 - mu2) ** 2) / lv2.exp() - 1).sum(1).mean()
+
+
+def mi_min_loss(mu_a: Tensor, lv_a: Tensor, mu_b: Tensor, lv_b: Tensor,
+                sample: bool = True) -> Tensor:
+    """Eq. 4 (following the cascaded MI-minimisation of Zhang et al., ICCV 2021):
+    ``H(z_b, z_a) + H(z_a, z_b) - (KL(z_a || z_b) + KL(z_b || z_a))``, the cross
+    entropies taken between the sigmoid-squashed latent samples.
+
+    Minimising it pushes the two modalities' embeddings apart in information content.
+    """
+    if sample:
+        za = mu_a + torch.randn_like(mu_a) * (0.5 * lv_a).exp()
+        zb = mu_b + torch.randn_like(mu_b) * (0.5 * lv_b).exp()
+    else:
+        za, zb = mu_a, mu_b
+    pa, pb = torch.sigmoid(za), torch.sigmoid(zb)
+    ce_ab = F.binary_cross_entropy(pa, pb.detach())
+    ce_ba = F.binary_cross_entropy(pb, pa.detach())
+    kl = _kl(mu_a, lv_a, mu_b, lv_b) + _kl(mu_b, lv_b, mu_a, lv_a)
+    return ce_ab + ce_ba - kl / mu_a.shape[1]
+
+
+def info_nce(z_f: Tensor, z_m: Tensor, temperature: float = 0.1) -> Tensor:
+    """Eq. 5: InfoNCE with ``(z_f[i], z_m[i])`` positive and the rest of the batch
+    negative; embeddings are L2-normalised (a temperature replaces their scale).
+    Mean over the batch (the paper sums)."""
+    zf = F.normalize(z_f, dim=1)
+    zm = F.normalize(z_m, dim=1)
+    logits = zf @ zm.t() / temperature
+    return F.cross_entropy(logits, torch.arange(z_f.shape[0], device=z_f.device))
+
+
+def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
+                weights=(1.0, 0.1, 0.01)) -> tuple[Tensor, dict]:
+    """L_fuse = 1.0 L_SSIM + 0.1 L_MI + 0.01 (L_NCE_vis + L_NCE_ir) (Eq. 6)."""
+    l_ssim = (1 - ssim(fused, vis)) + (1 - ssim(fused, ir))
+    l_mi = mi_min_loss(emb["mu_vis_f"], emb["lv_vis_f"], emb["mu_ir_f"], emb["lv_ir_f"])
+    l_nce = info_nce(emb["z_f"], emb["z_vis"]) + info_nce(emb["z_f"], emb["z_ir"])
+    total = weights[0] * l_ssim + weights[1] * l_mi + weights[2] * l_nce
+    return total, {"ssim": float(l_ssim.detach()), "mi": float(l_mi.detach()),
+                   "nce": float(l_nce.detach())}

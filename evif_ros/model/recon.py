@@ -1,0 +1,73 @@
+"""Event-based visible reconstruction: E2VID-style recurrent UNet (Rebecq et al. 2019).
+
+Three strided encoders each followed by a ConvLSTM, residual blocks at the bottleneck,
+three decoders with additive skips, a 1-channel sigmoid prediction. Run once per
+sub-window; the recurrent state carries over between sub-windows and IR frames.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv
+
+
+class ReconNet(nn.Module):
+    """``forward(voxel (B, C_in, H, W), state) -> (image (B,1,H,W), state, feat, dec)``.
+
+    ``feat``: the first encoder's output (B, base*2, H/2, W/2), fed to cross-task
+    enhancement; ``dec``: the last decoder feature (B, base, H, W), fed to fusion.
+    State: ``[h1, c1, h2, c2, h3, c3]``; an empty list means zeros. H, W multiples of 8.
+    """
+
+    def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
+                 kernel: int = 5):
+        super().__init__()
+        self.base, self.n_enc = base, encoders
+        self.head = conv(in_ch, base, kernel)
+        chans = [base * 2 ** (i + 1) for i in range(encoders)]
+        cins = [base] + chans[:-1]
+        self.enc = nn.ModuleList([conv(ci, co, kernel, 2) for ci, co in zip(cins, chans)])
+        self.lstm = nn.ModuleList([ConvLSTM(co, co) for co in chans])
+        self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
+        self.dec = nn.ModuleList([conv(co, ci, kernel)
+                                  for ci, co in zip(cins[::-1], chans[::-1])])
+        self.pred = nn.Conv2d(base, 1, 1)
+        self.chans = chans
+
+    def init_state(self, x: Tensor) -> List[Tensor]:
+        b, _, h, w = x.shape
+        state: List[Tensor] = []
+        for i, c in enumerate(self.chans):
+            s = 1 << (i + 1)
+            z = torch.zeros(b, c, h // s, w // s, dtype=x.dtype, device=x.device)
+            state += [z, z]
+        return state
+
+    def forward(self, voxel: Tensor, state: List[Tensor]
+                ) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
+        if len(state) == 0:
+            state = self.init_state(voxel)
+        x = self.head(voxel)
+        skips = [x]
+        new_state: List[Tensor] = []
+        i = 0
+        for enc, lstm in zip(self.enc, self.lstm):
+            x = enc(x)
+            h, c = lstm(x, state[2 * i], state[2 * i + 1])
+            new_state += [h, c]
+            x = h
+            skips.append(x)
+            i += 1
+        feat = skips[1]
+        x = self.res(x)
+        j = 0
+        for dec in self.dec:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = dec(x) + skips[len(skips) - 2 - j]
+            j += 1
+        return torch.sigmoid(self.pred(x)), new_state, feat, x

@@ -1,0 +1,161 @@
+"""EVIF networks: scripting, shapes, losses, training steps, export (tiny inputs, CPU)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from evif_ros.model.deblur import DeblurNet
+from evif_ros.model.fusion import FusionNet
+from evif_ros.model.losses import info_nce, mi_min_loss, ssim
+from evif_ros.model.pipeline import EvifPipeline, config_for, count_parameters
+from evif_ros.model.recon import ReconNet
+
+TINY = config_for("lite", sub_windows=3, recon_base=4, deblur_base=8, fusion_base=8,
+                  fusion_dim=16)
+
+
+def test_each_network_scripts_and_runs_on_a_tiny_input():
+    torch.manual_seed(0)
+    recon = torch.jit.script(ReconNet(10, 4, kernel=3).eval())
+    img, state, feat, dec = recon(torch.rand(2, 10, 16, 24), [])
+    assert img.shape == (2, 1, 16, 24) and feat.shape == (2, 8, 8, 12)
+    assert dec.shape == (2, 4, 16, 24) and len(state) == 6
+    img2, _, _, _ = recon(torch.rand(2, 10, 16, 24), state)
+    assert torch.isfinite(img2).all()
+    deblur = torch.jit.script(DeblurNet(10, 8, c_rec=8).eval())
+    sharp, dec_ir = deblur(torch.rand(2, 1, 16, 24), torch.rand(2, 10, 16, 24), [feat, feat])
+    assert sharp.shape == (2, 1, 16, 24) and torch.isfinite(sharp).all()
+    fusion = torch.jit.script(FusionNet(4, 8, 8, 16, 2).eval())
+    fused, emb = fusion(img, sharp.clamp(0, 1), dec, dec_ir)
+    assert fused.shape == (2, 1, 16, 24) and float(fused.min()) >= 0 and float(fused.max()) <= 1
+
+
+def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager():
+    torch.manual_seed(1)
+    model = EvifPipeline(TINY).eval()
+    scripted = torch.jit.script(model)
+    ir = 7000 + 1000 * torch.rand(1, 1, 260, 346)
+    ev = torch.poisson(torch.full((1, 10, 260, 346), 0.2))
+    sub = torch.poisson(torch.full((1, 3, 10, 260, 346), 0.1))
+    with torch.no_grad():
+        a = model(ir, ev, sub, [])
+        b = scripted(ir, ev, sub, [])
+    for x, y in zip(a[:3], b[:3]):
+        assert x.shape == (1, 1, 260, 346) and torch.isfinite(x).all()
+    assert (a[0] - b[0]).abs().max() < 1e-4 and (a[2] - b[2]).abs().max() < 1e-4
+    assert ((a[1] - b[1]).abs().max() / 1000) < 1e-4
+    assert a[3][0].shape[-2:] == (132, 176)  # state at the padded 264x352 / 2
+
+
+def _gaussian_pair(n, dim, corr, seed):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, dim, generator=g)
+    b = corr * a + (1 - corr ** 2) ** 0.5 * torch.randn(n, dim, generator=g)
+    return a, b
+
+
+def test_info_nce_low_for_matched_pairs_high_for_independent():
+    a, b = _gaussian_pair(32, 16, 0.95, 0)
+    matched = float(info_nce(a, b))
+    indep = float(info_nce(a, torch.randn(32, 16, generator=torch.Generator().manual_seed(9))))
+    assert matched < 0.5 * indep
+
+
+def test_mi_min_loss_higher_for_shared_than_for_independent_embeddings():
+    torch.manual_seed(0)
+    a, b = _gaussian_pair(256, 16, 0.98, 1)
+    lv = torch.full_like(a, -4.0)
+    shared = float(mi_min_loss(a, lv, b, lv, sample=False))
+    c = torch.randn(256, 16)
+    independent = float(mi_min_loss(a, lv, c, lv, sample=False))
+    assert shared > independent  # minimising it pushes the modalities apart
+
+
+def test_ssim_identity_and_ordering():
+    x = torch.rand(1, 1, 32, 32)
+    assert float(ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(x, x + 0.05 * torch.randn_like(x))) > float(ssim(x, torch.rand_like(x)))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from evif_ros.sim.dataset import write_dataset
+    d = tmp_path_factory.mktemp("ds")
+    write_dataset(d, "train", 6, seed=3, shard_size=6, workers=1, progress=False)
+    write_dataset(d, "test", 2, seed=4, shard_size=2, workers=1, progress=False)
+    return d
+
+
+@pytest.mark.timeout(600)
+def test_a_few_training_steps_reduce_each_stage_loss(tiny_data):
+    from evif_ros.model.data import ShardData
+    from evif_ros.model.train import stage_losses
+    data = ShardData(tiny_data, "train")
+    for stage in (1, 2, 3):
+        torch.manual_seed(stage)
+        model = EvifPipeline(TINY).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+        batch = data.batch(np.random.default_rng(stage), 4, 32, TINY.sub_windows)
+
+        def loss_now():  # the MI loss samples its latents: same noise before and after
+            torch.manual_seed(100)
+            with torch.no_grad():
+                return float(stage_losses(model, batch, stage, True)[0])
+        first = loss_now()
+        for _ in range(15):
+            loss, _ = stage_losses(model, batch, stage, True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        last = loss_now()
+        assert last < first, (stage, first, last)
+
+
+@pytest.mark.timeout(600)
+def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
+    from evif_ros.cli import main
+    run = tmp_path / "run"
+    base = ["train", "--data", str(tiny_data), "--out", str(run), "--size", "lite",
+            "--batch", "2", "--crop", "32", "--quiet", "--limit", "6"]
+    assert main(base + ["--stage", "1", "--iters", "2"]) == 0
+    assert main(base + ["--stage", "1", "--iters", "3"]) == 0  # resumes at 2
+    rows = (run / "stage1.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert main(base + ["--stage", "2", "--iters", "1", "--init", str(run / "stage1.pt")]) == 0
+    assert main(base + ["--stage", "3", "--iters", "1", "--init", str(run / "stage2.pt")]) == 0
+    out = tmp_path / "m.ts"
+    assert main(["export", "--checkpoint", str(run / "stage3.pt"), "--out", str(out)]) == 0
+    code = (
+        "import json, sys, torch\n"
+        "extra = {'evif.json': ''}\n"
+        f"m = torch.jit.load({str(out)!r}, _extra_files=extra)\n"
+        "k = json.loads(extra['evif.json'])['config']['sub_windows']\n"
+        "f, d, v, s = m(torch.rand(1,1,30,40)*100, torch.rand(1,10,30,40), "
+        "torch.rand(1,k,10,30,40), [])\n"
+        "assert f.shape == (1,1,30,40) and len(s) == 6\n"
+        "print('ok', sorted(m for m in sys.modules if m.startswith('evif')))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok []"
+
+
+def test_export_refuses_corrupt_model(tmp_path):
+    from evif_ros.errors import InputFileError
+    from evif_ros.model.export import load_exported
+    bad = tmp_path / "bad.ts"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(InputFileError, match="bad.ts: not a loadable"):
+        load_exported(bad)
+    with pytest.raises(InputFileError, match="not found"):
+        load_exported(tmp_path / "none.ts")
+
+
+def test_parameter_counts_of_both_sizes():
+    lite = count_parameters(EvifPipeline(config_for("lite")))
+    paper = count_parameters(EvifPipeline(config_for("paper")))
+    assert lite < 2_500_000 < paper  # lite ships under 20 MB
