@@ -7,7 +7,7 @@ PACKAGE = "evif_ros"
 
 # Console scripts: the single `evif` CLI plus one executable per node
 # (`ros2 run evif_ros <node>`).
-NODES = ("davis_driver", "ir_driver", "event_renderer")
+NODES = ("davis_driver", "ir_driver", "event_renderer", "evif_node")
 
 setup(
     name=PACKAGE,

@@ -170,3 +170,16 @@ class VoxelSpec:
         else:
             raise ValueError(f"unknown voxel kind {self.kind!r} (e2vid, polarity, scer)")
         return normalize_nonzero(grid) if self.normalize else grid
+
+
+def window_voxels(events: np.ndarray, t_start_ns: int, exposure_ns: int,
+                  recon_edges_ns: np.ndarray, height: int, width: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs of one IR exposure: the exposure's polarity grid (10, H, W) and one
+    per reconstruction sub-window (K, 10, H, W); ``recon_edges_ns`` are the K + 1 edges.
+    Shared by training, evaluation and the inference node."""
+    exp_vox = polarity_voxel_grid(events, 5, t_start_ns, t_start_ns + exposure_ns, height,
+                                  width)
+    subs = np.stack([polarity_voxel_grid(events, 5, int(a), int(b), height, width)
+                     for a, b in zip(recon_edges_ns[:-1], recon_edges_ns[1:])])
+    return exp_vox, subs

@@ -8,12 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evif_ros.core.events import split_windows
-from evif_ros.core.voxel import polarity_voxel_grid
+from evif_ros.core.voxel import window_voxels
 from evif_ros.sim.dataset import iter_samples
-
-BINS = 5  # 5 time bins x 2 polarities = 10 channels (the authors' release)
-
 
 def sub_window_edges(recon_start_ns: int, exposure_ns: int, k: int) -> np.ndarray:
     """K equal sub-windows from the reconstruction start to mid-exposure."""
@@ -22,13 +18,10 @@ def sub_window_edges(recon_start_ns: int, exposure_ns: int, k: int) -> np.ndarra
 
 def sample_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k: int,
                    height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exposure voxel (10, H, W) and K sub-window voxels (K, 10, H, W) of one window.
-    The same function serves training, evaluation and the node."""
-    exp_vox = polarity_voxel_grid(events, BINS, 0, exposure_ns, height, width)
-    edges = sub_window_edges(recon_start_ns, exposure_ns, k)
-    subs = np.stack([polarity_voxel_grid(ev, BINS, int(a), int(b), height, width)
-                     for ev, a, b in zip(split_windows(events, edges), edges[:-1], edges[1:])])
-    return exp_vox, subs
+    """Exposure voxel (10, H, W) and K sub-window voxels (K, 10, H, W) of a dataset sample
+    (times relative to the exposure start)."""
+    return window_voxels(events, 0, exposure_ns, sub_window_edges(recon_start_ns, exposure_ns, k),
+                         height, width)
 
 
 @dataclass

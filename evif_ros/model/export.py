@@ -45,17 +45,21 @@ def max_abs_diff(model: EvifPipeline, scripted, cfg: EvifConfig) -> float:
     return max(diffs)
 
 
-def export(checkpoint: Path, out: Path) -> dict:
-    model, cfg, ck = model_from_checkpoint(checkpoint)
+def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
+    """Script, check against eager, and write with metadata (config, contract)."""
     scripted = script(model)
     diff = max_abs_diff(model, scripted, cfg)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"config": cfg.to_dict(), "stage": ck["stage"], "iter": ck["iter"],
-            "contract": CONTRACT}
+    meta = {"config": cfg.to_dict(), "contract": CONTRACT, **meta}
     torch.jit.save(scripted, str(out), _extra_files={"evif.json": json.dumps(meta)})
     return {"parameters": count_parameters(model), "bytes": out.stat().st_size,
             "max_diff": diff}
+
+
+def export(checkpoint: Path, out: Path) -> dict:
+    model, cfg, ck = model_from_checkpoint(checkpoint)
+    return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
 
 
 def load_exported(path: Path, device: str = "cpu"):
