@@ -272,9 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "graph with the shipped model")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--scenario", default="day", choices=list(SCENARIOS))
-    p.add_argument("--duration", type=float, default=1.5, help="seconds of rig time")
-    p.add_argument("--rate", type=float, default=0.1,
-                   help="rig speed vs real time (CPU inference is slower than 30 Hz)")
+    p.add_argument("--duration", type=float, default=1.0, help="seconds of rig time")
+    p.add_argument("--rate", type=float, default=0.025,
+                   help="rig speed vs real time (CPU inference is far slower than 30 Hz)")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_demo)
     return ap

@@ -22,25 +22,16 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2, TimeReference
 
 from evif_ros import topics
-from evif_ros.core.calibration import load_calibration, warp_ir_to_davis
-from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
-from evif_ros.core.voxel import window_voxels
-from evif_ros.errors import EvifError, LayoutError
-from evif_ros.model.export import load_exported
+from evif_ros.core.calibration import load_calibration
+from evif_ros.core.sync import ExposureSynchronizer
+from evif_ros.errors import LayoutError
+from evif_ros.inference import EvifRunner
 from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import (RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS, Diagnostics,
                                    SafePublisher, declare, events_qos, rclpy_msgs, run)
 from evif_ros.paths import share_file
 
 STAGES = ("voxelize", "model", "publish")
-
-
-def pick_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EvifError(f"parameter 'device': {name} requested but CUDA is not available")
-    return name
 
 
 class Latency:
@@ -77,23 +68,17 @@ class EvifNode(Node):
         self.frame_id = declare(self, "frame_id", topics.DAVIS_FRAME, "Output frame id")
         if self.threads:
             torch.set_num_threads(self.threads)
-        self.device = pick_device(device)
         self.calib = load_calibration(calib_path or share_file("calibration",
                                                                "synthetic_rig.yaml"))
         path = model_path or share_file("models", "evif_lite.ts")
-        self.model, meta = load_exported(path, self.device)
-        self.k = int(meta["config"]["sub_windows"])
+        self.runner = EvifRunner(path, self.calib, device)
+        self.k, self.device = self.runner.k, self.runner.device
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}")
-        c = self.calib
-        self.sync = ExposureSynchronizer(SyncConfig(
-            exposure_ns=c.ir_exposure_ns, latency_ns=c.ir_latency_ns,
-            time_offset_ns=c.time_offset_ns, sub_windows=self.k))
-        self.width, self.height = c.davis_size
+        self.sync = ExposureSynchronizer(self.runner.sync_config())
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
         self.pending: collections.deque = collections.deque()
         self.wake = threading.Event()
-        self.state: list = []
         self.last_start_ns: int | None = None
         self.counts = collections.Counter()
         self.latency = Latency()
@@ -167,36 +152,24 @@ class EvifNode(Node):
             except Exception as exc:  # noqa: BLE001 - keep serving later windows
                 self._drop("window", exc)
 
-    def process(self, w) -> tuple:
-        t0 = time.perf_counter()
-        ir = warp_ir_to_davis(w.image, self.calib).astype(np.float32)
-        exp_vox, subs = window_voxels(w.events, w.t_start_ns, w.exposure_ns, w.recon_edges_ns,
-                                      self.height, self.width)
-        t1 = time.perf_counter()
+    def process(self, w) -> None:
+        # the recurrent state only makes sense across consecutive exposures
         if self.last_start_ns is None or w.t_start_ns - self.last_start_ns > self.reset_gap_ns \
                 or w.t_start_ns <= self.last_start_ns:
-            self.state = []
+            self.runner.reset()
             self.counts["state_resets"] += 1
-        dev = self.device
-        with torch.no_grad():
-            fused, deb, vis, self.state = self.model(
-                torch.from_numpy(ir)[None, None].to(dev), torch.from_numpy(exp_vox)[None].to(dev),
-                torch.from_numpy(subs)[None].to(dev), self.state)
-            fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
-            vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
-            deb = deb[0, 0].clamp(0, 65535).round().cpu().numpy().astype(np.uint16)
+        res = self.runner(w.image, w.events, w.t_start_ns, w.exposure_ns, w.recon_edges_ns)
         self.last_start_ns = w.t_start_ns
         t2 = time.perf_counter()
         fid = self.frame_id
-        self.pub_fused.publish(self.mt.image(fused, "mono8", w.t_start_ns, fid))
-        self.pub_ir.publish(self.mt.image(deb, "mono16", w.t_start_ns, fid))
-        self.pub_vis.publish(self.mt.image(vis, "mono8", w.t_start_ns, fid))
-        t3 = time.perf_counter()
-        for stage, a, b in (("voxelize", t0, t1), ("model", t1, t2), ("publish", t2, t3),
-                            ("total", t0, t3)):
-            self.latency.add(stage, (b - a) * 1e3)
+        self.pub_fused.publish(self.mt.image(res.fused, "mono8", w.t_start_ns, fid))
+        self.pub_ir.publish(self.mt.image(res.ir_deblurred, "mono16", w.t_start_ns, fid))
+        self.pub_vis.publish(self.mt.image(res.visible, "mono8", w.t_start_ns, fid))
+        publish_ms = (time.perf_counter() - t2) * 1e3
+        for stage, ms in (*res.timings_ms.items(), ("publish", publish_ms)):
+            self.latency.add(stage, ms)
+        self.latency.add("total", sum(res.timings_ms.values()) + publish_ms)
         self.counts["outputs"] += 1
-        return fused, deb, vis
 
     def _diag_values(self) -> dict:
         vals = dict(self.counts)

@@ -1,0 +1,74 @@
+"""One exposure window through EVIF (ROS-free): warp, voxel grids, TorchScript model.
+
+The same code path serves the inference node, `evif eval` and the latency benchmark.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evif_ros.core.calibration import Calibration, warp_ir_to_davis
+from evif_ros.core.sync import SyncConfig
+from evif_ros.core.voxel import window_voxels
+from evif_ros.errors import EvifError
+from evif_ros.model.export import load_exported
+
+
+def pick_device(name: str) -> str:
+    """``auto``: CUDA when present, else CPU; an unavailable CUDA request is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EvifError(f"device {name} requested but CUDA is not available")
+    return name
+
+
+@dataclass
+class Result:
+    fused: np.ndarray  # (H, W) uint8
+    ir_deblurred: np.ndarray  # (H, W) uint16 counts
+    visible: np.ndarray  # (H, W) uint8
+    timings_ms: dict
+
+
+class EvifRunner:
+    """Holds the model, the calibration and the recurrent state."""
+
+    def __init__(self, model_path: Path, calib: Calibration, device: str = "auto"):
+        self.device = pick_device(device)
+        self.model, self.meta = load_exported(model_path, self.device)
+        self.k = int(self.meta["config"]["sub_windows"])
+        self.calib = calib
+        self.state: list = []
+
+    def sync_config(self) -> SyncConfig:
+        c = self.calib
+        return SyncConfig(exposure_ns=c.ir_exposure_ns, latency_ns=c.ir_latency_ns,
+                          time_offset_ns=c.time_offset_ns, sub_windows=self.k)
+
+    def reset(self) -> None:
+        self.state = []
+
+    def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
+                 exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True) -> Result:
+        t0 = time.perf_counter()
+        w, h = self.calib.davis_size
+        ir = warp_ir_to_davis(ir_image, self.calib) if warp else ir_image
+        ir = np.ascontiguousarray(ir, dtype=np.float32)
+        exp_vox, subs = window_voxels(events, t_start_ns, exposure_ns, recon_edges_ns, h, w)
+        t1 = time.perf_counter()
+        dev = self.device
+        with torch.no_grad():
+            fused, deb, vis, self.state = self.model(
+                torch.from_numpy(ir)[None, None].to(dev), torch.from_numpy(exp_vox)[None].to(dev),
+                torch.from_numpy(subs)[None].to(dev), self.state)
+            fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
+            vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
+            deb = deb[0, 0].clamp(0, 65535).round().cpu().numpy().astype(np.uint16)
+        t2 = time.perf_counter()
+        return Result(fused, deb, vis, {"voxelize": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3})
