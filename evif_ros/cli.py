@@ -85,6 +85,14 @@ def _train(args: argparse.Namespace) -> None:
     print(f"stage {args.stage}: {ckpt}")
 
 
+def _train_frame_deblur(args: argparse.Namespace) -> None:
+    from evif_ros.model.frame_deblur import train_frame_deblur
+
+    out = train_frame_deblur(Path(args.data), Path(args.out), args.iters,
+                             progress=not args.quiet)
+    print(f"wrote {out}")
+
+
 def _export(args: argparse.Namespace) -> None:
     from evif_ros.model.export import export
 
@@ -101,6 +109,35 @@ def _evaluate_model(args: argparse.Namespace) -> None:
                        progress=not args.quiet)
     write(summary, Path(args.out))
     print(markdown(summary))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from evif_ros.evaluation import evaluate_bag, evaluate_dataset
+    from evif_ros.paths import share_file
+
+    model = Path(args.model) if args.model else share_file("models", "evif_lite.ts")
+    out = Path(args.out)
+    if args.bag:
+        calib = Path(args.calibration) if args.calibration else share_file(
+            "calibration", "synthetic_rig.yaml")
+        s = evaluate_bag(Path(args.bag), out, model, calib, args.methods, not args.quiet)
+    else:
+        ablation = Path(args.ablation) if args.ablation else _shipped("evif_lite_no_enhance.ts")
+        fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
+        s = evaluate_dataset(Path(args.data), out, model, ablation, fdb, args.methods,
+                             args.limit, not args.quiet)
+        print((out / "table2.md").read_text())
+    print((out / "table1.md").read_text())
+    print(f"reports, plots and examples in {out}")
+
+
+def _shipped(name: str):
+    from evif_ros.errors import InputFileError
+    from evif_ros.paths import share_file
+    try:
+        return share_file("models", name)
+    except InputFileError:
+        return None
 
 
 def _sim_report(args: argparse.Namespace) -> None:
@@ -234,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
+    p = sub.add_parser("train-frame-deblur", help="the frame-only deblurring baseline "
+                       "(no events; stands in for NAFNet)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="TorchScript file to write")
+    p.add_argument("--iters", type=int, default=600)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train_frame_deblur)
+
     p = sub.add_parser("export", help="write the TorchScript model the node runs")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
@@ -248,6 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="first N test samples only")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate_model)
+
+    p = sub.add_parser("eval", help="Tables 1 and 2 of the paper on a test split, or "
+                       "reference-free metrics on a bag")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset directory with a test split")
+    src.add_argument("--bag", help="a recording (rosbag2 / libcaer_driver bag)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--methods", nargs="+", default=["average", "laplacian", "gff", "hmsd_gf"],
+                   choices=["average", "laplacian", "gff", "hmsd_gf"])
+    p.add_argument("--model", default="", help="EVIF TorchScript model (default: shipped)")
+    p.add_argument("--ablation", default="", help="model without cross-task enhancement")
+    p.add_argument("--frame-deblur", default="", help="frame-only deblurring model")
+    p.add_argument("--calibration", default="", help="rig calibration (bags)")
+    p.add_argument("--limit", type=int, default=0, help="first N test samples")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_eval)
 
     p = sub.add_parser("sim-report", help="simulate every scenario: event rates, blurry-IR "
                        "PSNR, APS exposure, simulator speed, previews")
