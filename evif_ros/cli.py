@@ -101,16 +101,6 @@ def _export(args: argparse.Namespace) -> None:
           f"scripted vs eager max |diff| {info['max_diff']:.2e}")
 
 
-def _evaluate_model(args: argparse.Namespace) -> None:
-    from evif_ros.model.evaluate import evaluate, markdown, write
-
-    summary = evaluate(Path(args.data), Path(args.checkpoint),
-                       Path(args.ablation) if args.ablation else None, args.limit,
-                       progress=not args.quiet)
-    write(summary, Path(args.out))
-    print(markdown(summary))
-
-
 def _eval(args: argparse.Namespace) -> None:
     from evif_ros.evaluation import evaluate_bag, evaluate_dataset
     from evif_ros.paths import share_file
@@ -127,6 +117,7 @@ def _eval(args: argparse.Namespace) -> None:
         s = evaluate_dataset(Path(args.data), out, model, ablation, fdb, args.methods,
                              args.limit, not args.quiet)
         print((out / "table2.md").read_text())
+        print((out / "table3.md").read_text())
     print((out / "table1.md").read_text())
     print(f"reports, plots and examples in {out}")
 
@@ -283,16 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_export)
-
-    p = sub.add_parser("evaluate-model", help="held-out deblurring PSNR and "
-                       "reconstruction SSIM of a checkpoint (model card figures)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--ablation", help="checkpoint trained without cross-task enhancement")
-    p.add_argument("--out", required=True)
-    p.add_argument("--limit", type=int, default=0, help="first N test samples only")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_evaluate_model)
 
     p = sub.add_parser("eval", help="Tables 1 and 2 of the paper on a test split, or "
                        "reference-free metrics on a bag")

@@ -14,4 +14,5 @@ $EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/s
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2
 $EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out models/evif_lite.ts
-$EVIF evaluate-model --data "$DATA" --checkpoint "$RUN/full/stage3.pt" --ablation "$RUN/no_enhance/stage2.pt" --out "$RUN/eval"
+$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out models/evif_lite_no_enhance.ts
+$EVIF eval --data "$DATA" --out "$RUN/eval"

@@ -37,7 +37,8 @@ def test_eval_on_a_test_split_writes_both_tables_plots_and_grid(models, tmp_path
     assert main(["eval", "--data", str(data), "--out", str(out), "--model",
                  str(models / "evif.ts"), "--ablation", str(models / "abl.ts"),
                  "--frame-deblur", str(models / "fd.ts"), "--quiet"]) == 0
-    for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "per_scenario.md",
+    for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "table3.md",
+                 "per_scenario.md",
                  "table1.png", "table2.png", "examples.png", "summary.json"):
         assert (out / name).stat().st_size > 0, name
     rows = list(csv.DictReader(open(out / "table1.csv")))

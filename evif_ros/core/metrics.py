@@ -76,7 +76,8 @@ def average_gradient(f: np.ndarray) -> float:
     return float(np.sqrt((gx * gx + gy * gy) / 2).sum() / ((r - 1) * (c - 1)))
 
 
-def _ssim(x: np.ndarray, y: np.ndarray) -> float:
+def structural_similarity(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM of two images on a 0-255 scale (Gaussian 11x11, sigma 1.5, valid region)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     blur = lambda im: cv2.GaussianBlur(im, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]  # noqa: E731
@@ -87,7 +88,7 @@ def _ssim(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def ssim_sum(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
-    return _ssim(a, f) + _ssim(b, f)
+    return structural_similarity(a, f) + structural_similarity(b, f)
 
 
 def _csf(shape: tuple[int, int]) -> np.ndarray:

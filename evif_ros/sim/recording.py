@@ -89,8 +89,10 @@ class _Aedat4Sink:
 
 def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                        packet_ns: int = 5_000_000, progress: bool = True) -> RecordingStats:
-    """Run the rig and write ``out_dir/rig.mcap`` (rosbag2 directory ``out_dir/rig``'s
-    single file is moved to ``rig.mcap``... see README) and ``out_dir/davis.aedat4``."""
+    """Run the rig and write ``out_dir/rig.mcap`` and ``out_dir/davis.aedat4``.
+
+    The rosbag2 directory ``out_dir/rig`` (metadata.yaml) links to ``rig.mcap``, so both
+    ``ros2 bag info out_dir/rig`` and mcap tools work."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
