@@ -141,7 +141,8 @@ def spin_nodes(nodes: list[Node], until, timeout_s: float) -> None:
             stop = getattr(n, "stop", None)
             if stop:
                 stop()
-        executor.shutdown()
+            executor.remove_node(n)
+        executor.shutdown(timeout_sec=2.0)
 
 
 def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
@@ -192,9 +193,9 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int
         ir = next(n for n in nodes if n.get_name() == "ir_driver")
 
         def finished():
-            idle = not evif.pending and not getattr(evif, "busy", False)
-            return davis.finished and ir.finished and idle and \
-                evif.counts["outputs"] + evif.counts["dropped_windows"] >= evif.counts["windows"]
+            done = evif.counts["outputs"] + evif.counts["dropped_windows"] \
+                + evif.counts["dropped_window"]
+            return davis.finished and ir.finished and done >= evif.counts["windows"]
         spin_nodes(nodes, finished, timeout_s=280)
         time.sleep(0.5)
         collector.close()

@@ -9,8 +9,8 @@ EVIF=.venv/bin/evif
 [ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 1600 --seed 1
 [ -f "$DATA/test.json" ] || $EVIF dataset --out "$DATA" --split test --samples 200 --seed 2
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --size lite --iters 1200 --threads 2
-$EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 800 --threads 2
-$EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 800 --threads 2 --no-enhance
+$EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2
+$EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2 --no-enhance
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2
 $EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out models/evif_lite.ts

@@ -31,13 +31,6 @@ def sync_config():
 
 
 @pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("rig")
     cfg = synthetic_rig_config({"scenario": "day", "seed": 5, "aligned": False})

@@ -1,6 +1,7 @@
 """`evif eval` on a tiny test split and on a bag, with a tiny real TorchScript model."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -9,22 +10,20 @@ import torch
 from evif_ros.cli import main
 from evif_ros.model.export import save
 from evif_ros.model.frame_deblur import FrameDeblurNet
-from evif_ros.model.pipeline import EvifPipeline, config_for
+from evif_ros.model.pipeline import EvifPipeline
 from evif_ros.sim.dataset import write_dataset
 from evif_ros.sim.recording import simulate_recording
 from evif_ros.sim.rig import RigConfig
 from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalConfig
-
-TINY = config_for("lite", sub_windows=2, recon_base=4, deblur_base=8, fusion_base=8,
-                  fusion_dim=16)
-
+from conftest import tiny_config
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, tiny_model):
     d = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    save(EvifPipeline(TINY), TINY, d / "evif.ts")
-    save(EvifPipeline(TINY), TINY, d / "abl.ts")
+    shutil.copy(tiny_model, d / "evif.ts")
+    torch.manual_seed(1)
+    cfg = tiny_config()
+    save(EvifPipeline(cfg), cfg, d / "abl.ts")
     torch.jit.save(torch.jit.script(FrameDeblurNet(4).eval()), str(d / "fd.ts"))
     return d
 

@@ -7,14 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2, TimeReference
 
 from evif_ros import topics
-from evif_ros.model.export import save
-from evif_ros.model.pipeline import EvifPipeline, config_for
 from evif_ros.msgs import MsgTypes, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
 from evif_ros.nodes.davis_driver import synthetic_rig_config
@@ -22,25 +19,6 @@ from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
 from rosgraph import nodes, spin_until
 
 pytestmark = pytest.mark.timeout(300)
-TINY = config_for("lite", sub_windows=2, recon_base=4, deblur_base=8, fusion_base=8,
-                  fusion_dim=16)
-
-
-@pytest.fixture(scope="module")
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ts"
-    save(EvifPipeline(TINY), TINY, path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def rig_stream():
     rig = Rig(synthetic_rig_config({"scenario": "day", "seed": 4, "aligned": False}))

@@ -67,6 +67,9 @@ class DeblurNet(nn.Module):
         self.up2 = conv(c2 * 2, c2, 3)
         self.up1 = conv(c2, c1, 3)
         self.out = nn.Conv2d(c1, 1, 3, 1, 1)
+        # start as the identity (sharp = blurry): training can only improve on the input
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
                 ) -> Tuple[Tensor, Tensor]:

@@ -23,6 +23,8 @@ class FrameDeblurNet(nn.Module):
         self.d2 = conv(4 * base, 2 * base, 3)
         self.d1 = conv(2 * base, base, 3)
         self.out = nn.Conv2d(base, 1, 3, 1, 1)
+        nn.init.zeros_(self.out.weight)  # start as the identity, like EVIF's deblurring head
+        nn.init.zeros_(self.out.bias)
 
     def reset_states(self) -> None:
         """No recurrent state (same interface as the event networks)."""

@@ -26,7 +26,9 @@ class VariationalEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         mu, logvar = torch.chunk(self.mlp(x.mean(dim=(2, 3))), 2, 1)
-        return mu, logvar.clamp(-8.0, 8.0)
+        # bounded: Eq. 4 subtracts the KL divergence, which unbounded embeddings could
+        # push to infinity (seen in training: the loss ran to -4e19)
+        return 2.0 * torch.tanh(0.5 * mu), 4.0 * torch.tanh(0.25 * logvar)
 
 
 class FusionNet(nn.Module):

@@ -114,6 +114,9 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         start = ck["iter"]
     elif args.init is not None:  # continue from the previous stage
         model, cfg, _ = model_from_checkpoint(args.init)
+        if args.stage == 2:  # the deblurring head starts as the identity
+            torch.nn.init.zeros_(model.deblur.out.weight)
+            torch.nn.init.zeros_(model.deblur.out.bias)
         if cfg.enhance != args.enhance:
             cfg = config_for(cfg.size, enhance=args.enhance)
             fresh = EvifPipeline(cfg)
