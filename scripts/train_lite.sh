@@ -11,7 +11,7 @@ EVIF=.venv/bin/evif
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --size lite --iters 1200 --threads 2
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2
 $EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2 --no-enhance
-$EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2
+$EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2 --no-mi --freeze-tasks
 $EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out models/evif_lite.ts
 $EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out models/evif_lite_no_enhance.ts

@@ -41,6 +41,7 @@ class TrainArgs:
     seed: int = 0
     checkpoint_every: int = 200
     limit: int = 0  # use only the first N training samples (tests)
+    freeze_tasks: bool = False  # stage 3: train only the fusion network
 
 
 def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool):
@@ -129,6 +130,9 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         cfg = config_for(args.size, enhance=args.enhance)
         model = EvifPipeline(cfg)
     model.train()
+    if args.freeze_tasks and args.stage == 3:
+        for part in (model.recon, model.deblur):
+            part.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     if ckpt.exists():
         opt.load_state_dict(ck["opt"])
