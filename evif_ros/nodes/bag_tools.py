@@ -14,6 +14,7 @@ from pathlib import Path
 
 import rclpy
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from evif_ros import topics
@@ -75,8 +76,19 @@ class Recorder(Node):
                 self.counts[name] = 0
                 self.create_subscription(message_class(msgtype), name,
                                          lambda raw, n=name: self._on(n, raw),
-                                         subscribe_qos(name), raw=True)
+                                         self._matching_qos(name), raw=True)
                 self.get_logger().info(f"recording {name} ({msgtype})")
+
+    def _matching_qos(self, topic: str):
+        """Like `ros2 bag record`: reliable when every publisher offers it (lossless),
+        else best effort (so best-effort publishers still match)."""
+        qos = subscribe_qos(topic)
+        pubs = self.get_publishers_info_by_topic(topic)
+        if pubs and all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in pubs):
+            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                             reliability=ReliabilityPolicy.RELIABLE,
+                             durability=qos.durability)
+        return qos
 
     def _on(self, topic: str, raw: bytes) -> None:
         with self.lock:
