@@ -19,7 +19,7 @@ from evif_ros.nodes.common import (EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_
 from evif_ros.paths import share_file
 from evif_ros.sim.recording import read_events_aedat4, simulate_recording
 from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
-from evif_ros.nodes.davis_driver import synthetic_rig_config
+from evif_ros.sim.rig import synthetic_rig_config
 from rosgraph import nodes, spin_until
 
 pytestmark = pytest.mark.timeout(180)

@@ -14,7 +14,7 @@ from sensor_msgs.msg import Image, PointCloud2, TimeReference
 from evif_ros import topics
 from evif_ros.msgs import MsgTypes, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
-from evif_ros.nodes.davis_driver import synthetic_rig_config
+from evif_ros.sim.rig import synthetic_rig_config
 from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
 from rosgraph import nodes, spin_until
 

@@ -62,6 +62,12 @@ def split_windows(events: np.ndarray, edges_ns: np.ndarray) -> list[np.ndarray]:
     return [events[a:b] for a, b in zip(idx[:-1], idx[1:])]
 
 
+def recon_edges(mid_ns: int, span_ns: int, k: int) -> np.ndarray:
+    """``k + 1`` edges (ns) of the K reconstruction sub-windows that end at ``mid_ns`` and
+    span ``span_ns`` together; shared by the synchronizer and the training data."""
+    return np.linspace(mid_ns - span_ns, mid_ns, k + 1).round().astype(np.int64)
+
+
 def merge_sorted(*chunks: np.ndarray) -> np.ndarray:
     """Concatenate chunks and stable-sort by time (chunks may interleave)."""
     if not chunks:

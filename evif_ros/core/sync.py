@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from evif_ros.core.events import merge_sorted, slice_time, split_windows
+from evif_ros.core.events import merge_sorted, recon_edges, slice_time, split_windows
 from evif_ros.errors import ConfigError
 
 
@@ -306,7 +306,7 @@ class ExposureSynchronizer:
         cfg = self.cfg
         t_end = t0 + cfg.exposure_ns
         mid = t0 + cfg.exposure_ns // 2
-        edges = np.linspace(mid - cfg.span_ns, mid, cfg.sub_windows + 1).round().astype(np.int64)
+        edges = recon_edges(mid, cfg.span_ns, cfg.sub_windows)
         start = min(int(edges[0]), t0)
         events = self.buffer.gather(start, t_end)
         self.emitted_until = max(self.emitted_until, t_end)

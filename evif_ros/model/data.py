@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evif_ros.core.events import recon_edges
 from evif_ros.core.voxel import window_voxels
 from evif_ros.sim.dataset import iter_samples
 
 def sub_window_edges(recon_start_ns: int, exposure_ns: int, k: int) -> np.ndarray:
     """K equal sub-windows from the reconstruction start to mid-exposure."""
-    return np.linspace(recon_start_ns, exposure_ns // 2, k + 1).round().astype(np.int64)
+    mid = exposure_ns // 2
+    return recon_edges(mid, mid - recon_start_ns, k)
 
 
 def sample_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k: int,

@@ -19,6 +19,7 @@ from evif_ros.core.events import EventPacker
 from evif_ros.errors import EvifError
 from evif_ros.nodes.common import (CLOCK_QOS, SENSOR_QOS, TRIGGERS_QOS, Diagnostics, Rate,
                                    SafePublisher, declare, events_qos, rclpy_msgs, run)
+from evif_ros.sim.rig import synthetic_rig_config
 
 SOURCES = ("synthetic", "aedat4", "live")
 
@@ -163,16 +164,6 @@ class DavisDriver(Node):
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def synthetic_rig_config(p: dict):
-    """RigConfig from node parameters; misaligned IR uses the shipped calibration."""
-    from evif_ros.sim.rig import RigConfig
-    from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalConfig
-
-    thermal = (ThermalConfig(width=346, height=260) if p["aligned"] else
-               ThermalConfig(ir_to_davis=tuple(map(tuple, SYNTHETIC_IR_TO_DAVIS))))
-    return RigConfig(scenario=p["scenario"], seed=p["seed"], thermal=thermal)
 
 
 def main(args=None) -> int:

@@ -78,7 +78,7 @@ class IrDriver(Node):
             if not p["file"]:
                 raise EvifError("parameter 'file': needed for source recording")
             return irs.BagIrSource(p["file"], p["topic"])
-        from evif_ros.nodes.davis_driver import synthetic_rig_config
+        from evif_ros.sim.rig import synthetic_rig_config
         return irs.SyntheticIrSource(synthetic_rig_config(p), p["duration"])
 
     def _now_ns(self) -> int:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from evif_ros import topics
 from evif_ros.core.events import EVENT_DTYPE
+from evif_ros.core.metrics import psnr
 from evif_ros.errors import InputFileError
 from evif_ros.msgs import MsgTypes
 from evif_ros.sim.rig import (ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig,
@@ -46,10 +47,8 @@ def ir_intrinsics(width: int, height: int, focal_px: float) -> np.ndarray:
 
 def psnr_counts(a: np.ndarray, b: np.ndarray, peak: float | None = None) -> float:
     """PSNR (dB) of two count images; the peak is the reference's dynamic range."""
-    ref = b.astype(np.float64)
-    peak = float(ref.max() - ref.min()) if peak is None else peak
-    mse = float(np.mean((a.astype(np.float64) - ref) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+    peak = float(b.max()) - float(b.min()) if peak is None else peak
+    return psnr(a, b, peak)
 
 
 class _Aedat4Sink:

@@ -15,7 +15,7 @@ from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.scenarios import get_scenario
 from evif_ros.sim.scene import Scene
-from evif_ros.sim.thermal import ThermalCamera, ThermalConfig
+from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalCamera, ThermalConfig
 
 US = 1000
 
@@ -208,3 +208,11 @@ class Rig:
         gyro += self.imu_rng.normal(0, 0.003, 3)
         accel = np.array([0.0, -9.81, 0.0]) + self.imu_rng.normal(0, 0.02, 3)
         return ImuSample(t_ns, gyro, accel)
+
+
+def synthetic_rig_config(p: dict):
+    """RigConfig from driver parameters (``scenario``, ``seed``, ``aligned``); the
+    misaligned IR camera matches calibration/synthetic_rig.yaml."""
+    thermal = (ThermalConfig(width=346, height=260) if p["aligned"] else
+               ThermalConfig(ir_to_davis=tuple(map(tuple, SYNTHETIC_IR_TO_DAVIS))))
+    return RigConfig(scenario=p["scenario"], seed=p["seed"], thermal=thermal)
