@@ -81,7 +81,8 @@ def _train(args: argparse.Namespace) -> None:
     ckpt = train(TrainArgs(Path(args.data), Path(args.out), args.stage, args.size, args.iters,
                            args.batch, args.crop, args.lr, not args.no_enhance, not args.no_mi,
                            Path(args.init) if args.init else None, args.threads, args.seed,
-                           limit=args.limit, freeze_tasks=args.freeze_tasks),
+                           limit=args.limit, freeze_tasks=args.freeze_tasks,
+                           deblur_weight=args.deblur_weight),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -259,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
+    p.add_argument("--deblur-weight", type=float, default=0.01,
+                   help="weight per dB of the deblurring PSNR loss (stages 2-3)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)

@@ -27,18 +27,12 @@ from evif_ros.core.fusion_baselines import BASELINES
 from evif_ros.core.render import events_image, tile
 from evif_ros.errors import InputFileError
 from evif_ros.inference import EvifRunner
-from evif_ros.model.data import sub_window_edges
+from evif_ros.model.data import ir_range, sub_window_edges
 from evif_ros.sim.dataset import iter_samples
 
 
 def stretch(ir: np.ndarray, lo: float, scale: float) -> np.ndarray:
     return np.clip((ir.astype(np.float32) - lo) / scale, 0, 1)
-
-
-def ir_range(ir: np.ndarray) -> tuple[float, float]:
-    """The model's normalisation: 0.5 / 99.5 percentiles of the blurry frame."""
-    lo, hi = np.quantile(ir.astype(np.float64), [0.005, 0.995])
-    return float(lo), float(max(hi - lo, 1.0))
 
 
 class FrameDeblur:

@@ -8,9 +8,11 @@ RUN=${2:-runs/lite}
 EVIF=.venv/bin/evif
 [ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 1600 --seed 1
 [ -f "$DATA/test.json" ] || $EVIF dataset --out "$DATA" --split test --samples 200 --seed 2
-$EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --size lite --iters 1200 --threads 2
-$EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2
-$EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 1600 --lr 5e-4 --threads 2 --no-enhance
+$EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --size lite --iters 1200 --threads 1
+# the full model and the ablation without cross-task enhancement, same budget, side by side
+$EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 1400 --lr 1e-3 --threads 1 --quiet &
+$EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 1400 --lr 1e-3 --threads 1 --no-enhance
+wait
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2 --no-mi --freeze-tasks
 $EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out models/evif_lite.ts

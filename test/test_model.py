@@ -98,21 +98,30 @@ def test_a_few_training_steps_reduce_each_stage_loss(tiny_data):
     for stage in (1, 2, 3):
         torch.manual_seed(stage)
         model = EvifPipeline(TINY).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+        # deblurring starts as the identity, which is already close (~44 dB here): Adam's
+        # first steps overshoot, so stage 2 gets a smaller step and more of them
+        steps, lr = (60, 1e-3) if stage == 2 else (15, 2e-3)
+        if stage == 3:  # the shipped recipe (--freeze-tasks): stage 3 trains fusion only
+            model.recon.requires_grad_(False)
+            model.deblur.requires_grad_(False)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
         batch = data.batch(np.random.default_rng(stage), 4, 32, TINY.sub_windows)
 
         def loss_now():  # the MI loss samples its latents: same noise before and after
             torch.manual_seed(100)
             with torch.no_grad():
-                return float(stage_losses(model, batch, stage, True)[0])
-        first = loss_now()
-        for _ in range(15):
+                loss, terms = stage_losses(model, batch, stage, True)
+            return float(loss), terms.get("deblur_db", 0.0)
+        first, first_db = loss_now()
+        for _ in range(steps):
             loss, _ = stage_losses(model, batch, stage, True)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        last = loss_now()
+        last, last_db = loss_now()
         assert last < first, (stage, first, last)
+        if stage == 2:
+            assert last_db > first_db, (first_db, last_db)
 
 
 @pytest.mark.timeout(600)

@@ -12,6 +12,15 @@ from evif_ros.core.events import recon_edges
 from evif_ros.core.voxel import window_voxels
 from evif_ros.sim.dataset import iter_samples
 
+def ir_range(ir: np.ndarray) -> tuple[float, float]:
+    """``(lo, scale)`` of the model's IR normalisation (raw counts): the 0.5 / 99.5
+    percentiles of the whole blurry frame, as :meth:`EvifPipeline.normalize_ir` computes
+    at inference. Training crops use their frame's range, not their own, so the loss is
+    in the units the evaluation's PSNR is measured in."""
+    lo, hi = np.quantile(ir.astype(np.float64), [0.005, 0.995])
+    return float(lo), float(max(hi - lo, 1.0))
+
+
 def sub_window_edges(recon_start_ns: int, exposure_ns: int, k: int) -> np.ndarray:
     """K equal sub-windows from the reconstruction start to mid-exposure."""
     mid = exposure_ns // 2
@@ -34,6 +43,13 @@ class Batch:
     ir_sharp: torch.Tensor  # (B, 1, h, w) raw counts
     vis: torch.Tensor  # (B, 1, h, w) in [0, 1]
     aps: torch.Tensor  # (B, 1, h, w) in [0, 1]
+    ir_lo: torch.Tensor  # (B, 1, 1, 1) raw counts, of the whole blurry frame
+    ir_scale: torch.Tensor  # (B, 1, 1, 1) raw counts
+
+    def ir_normalized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Blurry and sharp IR crops in the frame's normalised units."""
+        return ((self.ir - self.ir_lo) / self.ir_scale,
+                (self.ir_sharp - self.ir_lo) / self.ir_scale)
 
 
 class ShardData:
@@ -44,6 +60,7 @@ class ShardData:
         for i, s in enumerate(iter_samples(Path(data_dir), split)):
             if limit and i >= limit:
                 break
+            s["ir_lo"], s["ir_scale"] = ir_range(s["ir_blur"])
             self.samples.append(s)
 
     def __len__(self) -> int:
@@ -73,5 +90,6 @@ class ShardData:
         def img(a, scale=1.0):
             out = a[win].astype(np.float32)[None] * scale
             return np.ascontiguousarray(out[..., ::-1]) if mirror else out
+        frame_range = [np.full((1, 1, 1), s[k], np.float32) for k in ("ir_lo", "ir_scale")]
         return (img(s["ir_blur"]), exp_vox, subs, img(s["ir_sharp"]), img(s["vis_sharp"], 1 / 255),
-                img(s["aps_blur"], 1 / 255))
+                img(s["aps_blur"], 1 / 255), *frame_range)

@@ -19,6 +19,14 @@ from torch import Tensor, nn
 from evif_ros.model.layers import ChannelAttention, ConvGRU, ResidualBlock, conv
 
 
+def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
+    """(B, 1, H, W) in [0, 1]: 1 within ``radius`` px of a pixel with an event in the
+    exposure (``voxel`` = log1p counts, so one event gives log 2), 0 far from any."""
+    activity = voxel.sum(1, keepdim=True)
+    near = F.max_pool2d(activity, 2 * radius + 1, 1, radius)
+    return torch.clamp(near / 0.6931, 0.0, 1.0)
+
+
 class CrossTaskEnhancement(nn.Module):
     """Bi-directional ConvGRU summary of K reconstruction features + CTCA."""
 
@@ -57,6 +65,9 @@ class DeblurNet(nn.Module):
         self.img_down = conv(c1, c2, 3, 2)
         self.ev_down = conv(c1, c2, 3, 2)
         self.fuse1 = ChannelAttention(c1, c1)
+        # channel attention mixes channels only; edges move by a few pixels within an
+        # exposure, so the two branches also meet spatially at full resolution
+        self.mix1 = nn.Sequential(conv(2 * c1, c1, 3), nn.Conv2d(c1, c1, 3, 1, 1))
         self.fuse2 = ChannelAttention(c2, c2)
         self.enhance = enhance
         self.cte = CrossTaskEnhancement(c_rec, c2, max(16, c2 // 2))
@@ -66,15 +77,18 @@ class DeblurNet(nn.Module):
         self.mid = nn.Sequential(*[ResidualBlock(c2 * 2) for _ in range(res_blocks)])
         self.up2 = conv(c2 * 2, c2, 3)
         self.up1 = conv(c2, c1, 3)
+        self.refine = ResidualBlock(c1)
         self.out = nn.Conv2d(c1, 1, 3, 1, 1)
-        # start as the identity (sharp = blurry): training can only improve on the input
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        # start near the identity (sharp ~ blurry), but not exactly: a zero head passes no
+        # gradient back and the PSNR loss then holds it at zero for hundreds of steps
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
 
     def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
                 ) -> Tuple[Tensor, Tensor]:
         i1, e1 = self.img_head(ir), self.ev_head(voxel)
-        i1 = i1 + self.fuse1(i1, e1)
+        i1 = i1 + self.fuse1(i1, e1) + self.mix1(torch.cat([i1, e1], 1))
         i2, e2 = self.img_down(i1), self.ev_down(e1)
         if self.enhance and len(rec_feats) > 0:
             e2 = self.cte(e2, rec_feats)  # F_en = F_de + F_attn
@@ -82,5 +96,8 @@ class DeblurNet(nn.Module):
         i3, e3 = self.img_down2(i2), self.ev_down2(e2)
         x = self.mid(i3 + self.fuse3(i3, e3))
         x = self.up2(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)) + i2
-        x = self.up1(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)) + i1
-        return ir + self.out(x), x  # residual: predict the sharp image's difference
+        x = self.refine(self.up1(F.interpolate(x, scale_factor=2.0, mode="bilinear",
+                                               align_corners=False)) + i1)
+        # residual, only near events: without a brightness change nothing moved during the
+        # exposure, so there is no motion blur to remove and the frame passes unchanged
+        return ir + self.out(x) * event_gate(voxel), x

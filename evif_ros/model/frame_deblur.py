@@ -41,12 +41,13 @@ class FrameDeblurNet(nn.Module):
 
 def train_frame_deblur(data_dir, out, iters: int = 600, batch: int = 8, crop: int = 96,
                        lr: float = 1e-3, seed: int = 0, progress: bool = True):
-    """L2 on blurry -> sharp IR crops (normalised by the blurry frame's range)."""
+    """PSNR loss on blurry -> sharp IR crops (normalised by the blurry frame's range), as
+    EVIF's deblurring is trained."""
     import numpy as np
     from tqdm import tqdm
 
     from evif_ros.model.data import ShardData
-    from evif_ros.model.pipeline import EvifPipeline
+    from evif_ros.model.losses import psnr_loss
 
     torch.manual_seed(seed)
     data = ShardData(data_dir, "train")
@@ -55,8 +56,8 @@ def train_frame_deblur(data_dir, out, iters: int = 600, batch: int = 8, crop: in
     opt = torch.optim.AdamW(net.parameters(), lr=lr)
     for _ in tqdm(range(iters), desc="frame deblur", unit="it", disable=not progress):
         b = data.batch(rng, batch, crop, 1)
-        x, lo, scale = EvifPipeline.normalize_ir(b.ir)
-        loss = F.mse_loss(net(x), (b.ir_sharp - lo) / scale)
+        x, sharp = b.ir_normalized()
+        loss = psnr_loss(net(x), sharp)
         opt.zero_grad()
         loss.backward()
         opt.step()

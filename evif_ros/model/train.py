@@ -1,8 +1,9 @@
 """Progressive training (Sec. 3.5): stage 1 reconstruction; stage 2 deblurring (+ cross-task
 enhancement) while reconstruction keeps training; stage 3 fusion while both keep training.
 
-L2 losses for the first two tasks, L_fuse (Eq. 6) for fusion; stage 3 adds 0.5 (1 - SSIM)
-on the reconstruction. Checkpoints are resumable;
+L2 for the reconstruction, L_fuse (Eq. 6) for fusion; stage 3 adds 0.5 (1 - SSIM) on the
+reconstruction. Deviation: deblurring uses the PSNR loss (log of the per-image L2, see
+:func:`psnr_loss`) weighted by ``deblur_weight`` per dB, in the frame's normalised units. Checkpoints are resumable;
 progress shows rate and ETA; losses go to ``<out>/stage<N>.csv``.
 """
 
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.model.data import ShardData
-from evif_ros.model.losses import fusion_loss, ssim
+from evif_ros.model.losses import fusion_loss, psnr_loss, ssim
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
 
 
@@ -42,11 +43,13 @@ class TrainArgs:
     checkpoint_every: int = 200
     limit: int = 0  # use only the first N training samples (tests)
     freeze_tasks: bool = False  # stage 3: train only the fusion network
+    deblur_weight: float = 0.01  # per dB of deblurring PSNR, against the L2 of the recon
 
 
-def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool):
+def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
+                 deblur_weight: float = 0.01):
     """Loss of one batch for a stage; returns ``(loss, terms)``."""
-    ir_n, lo, scale = model.normalize_ir(batch.ir)
+    ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
     sub = batch.sub_vox
     if stage == 1:
@@ -57,11 +60,10 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool):
         l_rec = F.mse_loss(vis, batch.vis)
         return l_rec, {"rec": float(l_rec.detach())}
     out = model.run(ir_n, batch.exp_vox, sub, [])
-    sharp_n = (batch.ir_sharp - lo) / scale
     l_rec = F.mse_loss(out["visible"], batch.vis)
-    l_deb = F.mse_loss(out["ir_n"], sharp_n)
-    loss = l_rec + l_deb
-    terms = {"rec": float(l_rec.detach()), "deblur": float(l_deb.detach())}
+    l_deb = psnr_loss(out["ir_n"], sharp_n)
+    loss = l_rec + deblur_weight * l_deb
+    terms = {"rec": float(l_rec.detach()), "deblur_db": -float(l_deb.detach())}
     if stage >= 3:
         # deviation from the paper (L2 only): an SSIM term keeps the reconstruction's
         # structure, which L2 alone blurs towards the mean on this data
@@ -113,16 +115,19 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if ckpt.exists():  # resume this stage
         model, cfg, ck = model_from_checkpoint(ckpt)
         start = ck["iter"]
-    elif args.init is not None:  # continue from the previous stage
+    elif args.init is not None and args.stage == 2:
+        # the deblurring network starts fresh (its head as the identity); only the
+        # reconstruction network carries over from stage 1
+        ck = load_checkpoint(args.init)
+        cfg = config_for(EvifConfig(**ck["config"]).size, enhance=args.enhance)
+        model = EvifPipeline(cfg)
+        model.recon.load_state_dict({k[len("recon."):]: v for k, v in ck["model"].items()
+                                     if k.startswith("recon.")})
+    elif args.init is not None:  # stage 3 continues from stage 2
         model, cfg, _ = model_from_checkpoint(args.init)
-        if args.stage == 2:  # the deblurring head starts as the identity
-            torch.nn.init.zeros_(model.deblur.out.weight)
-            torch.nn.init.zeros_(model.deblur.out.bias)
         if cfg.enhance != args.enhance:
-            cfg = config_for(cfg.size, enhance=args.enhance)
-            fresh = EvifPipeline(cfg)
-            fresh.load_state_dict(model.state_dict(), strict=False)
-            model = fresh
+            raise ConfigError(f"--init {args.init} was trained with enhance={cfg.enhance}; "
+                              "stage 3 keeps the stage-2 setting")
     else:
         if args.stage != 1:
             raise ConfigError(f"stage {args.stage} needs --init <stage {args.stage - 1} "
@@ -151,7 +156,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         t0 = time.time()
         for it in range(start, args.iters):
             batch = data.batch(rng, args.batch, args.crop, cfg.sub_windows)
-            loss, terms = stage_losses(model, batch, args.stage, args.mi)
+            loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
