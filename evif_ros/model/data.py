@@ -12,6 +12,7 @@ from evif_ros.core.events import recon_edges
 from evif_ros.core.voxel import window_voxels
 from evif_ros.sim.dataset import iter_samples
 
+
 def ir_range(ir: np.ndarray) -> tuple[float, float]:
     """``(lo, scale)`` of the model's IR normalisation (raw counts): the 0.5 / 99.5
     percentiles of the whole blurry frame, as :meth:`EvifPipeline.normalize_ir` computes

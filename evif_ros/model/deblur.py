@@ -10,6 +10,7 @@ stacked (F'_rec) and merged into F_de by cross-task channel attention (Eq. 1-2).
 
 from __future__ import annotations
 
+import math
 from typing import List, Tuple
 
 import torch
@@ -24,7 +25,7 @@ def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
     exposure (``voxel`` = log1p counts, so one event gives log 2), 0 far from any."""
     activity = voxel.sum(1, keepdim=True)
     near = F.max_pool2d(activity, 2 * radius + 1, 1, radius)
-    return torch.clamp(near / 0.6931, 0.0, 1.0)
+    return torch.clamp(near / math.log(2.0), 0.0, 1.0)
 
 
 class CrossTaskEnhancement(nn.Module):

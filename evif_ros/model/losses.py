@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -36,7 +38,7 @@ def psnr_loss(pred: Tensor, target: Tensor, eps: float = 1e-10) -> Tensor:
     and the network never learns to leave a sharp frame alone).
     """
     mse = ((pred - target) ** 2).flatten(1).mean(1)
-    return (10.0 / torch.log(torch.tensor(10.0)) * torch.log(mse + eps)).mean()
+    return (10.0 / math.log(10.0) * torch.log(mse + eps)).mean()
 
 
 def _kl(mu1: Tensor, lv1: Tensor, mu2: Tensor, lv2: Tensor) -> Tensor:

@@ -3,8 +3,8 @@ enhancement) while reconstruction keeps training; stage 3 fusion while both keep
 
 L2 for the reconstruction, L_fuse (Eq. 6) for fusion; stage 3 adds 0.5 (1 - SSIM) on the
 reconstruction. Deviation: deblurring uses the PSNR loss (log of the per-image L2, see
-:func:`psnr_loss`) weighted by ``deblur_weight`` per dB, in the frame's normalised units. Checkpoints are resumable;
-progress shows rate and ETA; losses go to ``<out>/stage<N>.csv``.
+:func:`psnr_loss`) weighted by ``deblur_weight`` per dB, in the frame's normalised units.
+Checkpoints are resumable; progress shows rate and ETA; losses go to ``<out>/stage<N>.csv``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.model.data import ShardData
 from evif_ros.model.losses import fusion_loss, psnr_loss, ssim
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
+
+DEBLUR_WEIGHT = 0.01  # per dB of deblurring PSNR, against the L2 of the reconstruction
 
 
 @dataclass
@@ -43,11 +45,11 @@ class TrainArgs:
     checkpoint_every: int = 200
     limit: int = 0  # use only the first N training samples (tests)
     freeze_tasks: bool = False  # stage 3: train only the fusion network
-    deblur_weight: float = 0.01  # per dB of deblurring PSNR, against the L2 of the recon
+    deblur_weight: float = DEBLUR_WEIGHT
 
 
 def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
-                 deblur_weight: float = 0.01):
+                 deblur_weight: float = DEBLUR_WEIGHT):
     """Loss of one batch for a stage; returns ``(loss, terms)``."""
     ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
@@ -116,7 +118,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         model, cfg, ck = model_from_checkpoint(ckpt)
         start = ck["iter"]
     elif args.init is not None and args.stage == 2:
-        # the deblurring network starts fresh (its head as the identity); only the
+        # the deblurring network starts fresh (near the identity); only the
         # reconstruction network carries over from stage 1
         ck = load_checkpoint(args.init)
         cfg = config_for(EvifConfig(**ck["config"]).size, enhance=args.enhance)
