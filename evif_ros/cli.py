@@ -82,7 +82,7 @@ def _train(args: argparse.Namespace) -> None:
                            args.batch, args.crop, args.lr, not args.no_enhance, not args.no_mi,
                            Path(args.init) if args.init else None, args.threads, args.seed,
                            limit=args.limit, freeze_tasks=args.freeze_tasks,
-                           deblur_weight=args.deblur_weight),
+                           deblur_weight=args.deblur_weight, decay_from=args.decay_from),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=96, help="square crop side (multiple of 8)")
     p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    p.add_argument("--decay-from", type=int, default=0, help="cosine-decay the learning "
+                   "rate from this iteration to --iters (to 5%%); 0 keeps it constant")
     p.add_argument("--no-enhance", action="store_true", help="ablation: no cross-task "
                    "event enhancement")
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,15 @@ def test_mi_loss_is_bounded_below_through_the_embedding_heads():
     # floor with |mu|, |logvar| <= 1: KL(a||b) + KL(b||a) <= 8.93 per dimension and the
     # cross entropies are >= 0 (it ran to -4e19 unbounded)
     assert torch.isfinite(loss) and float(loss) > -8.94
+
+
+def test_learning_rate_constant_then_cosine_decay_to_the_final_fraction():
+    from evif_ros.model.train import TrainArgs, learning_rate
+    const = TrainArgs(Path("d"), Path("o"), 2, iters=100, lr=1e-3)
+    assert {learning_rate(const, it) for it in range(100)} == {1e-3}
+    dec = TrainArgs(Path("d"), Path("o"), 2, iters=100, lr=1e-3, decay_from=40)
+    lrs = [learning_rate(dec, it) for it in range(101)]
+    assert lrs[:41] == [1e-3] * 41  # constant up to and including the decay start
+    assert all(a > b for a, b in zip(lrs[40:], lrs[41:]))  # strictly decreasing after
+    assert lrs[70] == pytest.approx(1e-3 * (1 + 0.05) / 2)  # cosine midpoint
+    assert lrs[100] == pytest.approx(1e-3 * 0.05)

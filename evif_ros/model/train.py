@@ -10,6 +10,7 @@ Checkpoints are resumable; progress shows rate and ETA; losses go to ``<out>/sta
 from __future__ import annotations
 
 import csv
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,20 @@ class TrainArgs:
     limit: int = 0  # use only the first N training samples (tests)
     freeze_tasks: bool = False  # stage 3: train only the fusion network
     deblur_weight: float = DEBLUR_WEIGHT
+    decay_from: int = 0  # 0: constant lr; else cosine decay from this iteration to `iters`
+    lr_final: float = 0.05  # fraction of `lr` reached at `iters` when decaying
+
+
+def learning_rate(args: TrainArgs, it: int) -> float:
+    """Learning rate of iteration ``it``: constant, then (with ``decay_from``) cosine decay.
+
+    A function of the absolute iteration, so a resumed run follows the same schedule.
+    """
+    if not args.decay_from or it < args.decay_from or args.iters <= args.decay_from:
+        return args.lr
+    frac = min(1.0, (it - args.decay_from) / (args.iters - args.decay_from))
+    low = args.lr * args.lr_final
+    return low + 0.5 * (args.lr - low) * (1 + math.cos(math.pi * frac))
 
 
 def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
@@ -158,6 +173,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         t0 = time.time()
         for it in range(start, args.iters):
             batch = data.batch(rng, args.batch, args.crop, cfg.sub_windows)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(args, it)
             loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
