@@ -76,13 +76,15 @@ def _replay(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from evif_ros.model.train import TrainArgs, train
+    from evif_ros.model.train import DEBLUR_WEIGHT, TrainArgs, train
 
     ckpt = train(TrainArgs(Path(args.data), Path(args.out), args.stage, args.size, args.iters,
                            args.batch, args.crop, args.lr, not args.no_enhance, not args.no_mi,
                            Path(args.init) if args.init else None, args.threads, args.seed,
                            limit=args.limit, freeze_tasks=args.freeze_tasks,
-                           deblur_weight=args.deblur_weight, decay_from=args.decay_from),
+                           deblur_weight=(DEBLUR_WEIGHT if args.deblur_weight is None
+                                          else args.deblur_weight),
+                           decay_from=args.decay_from),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -262,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
-    p.add_argument("--deblur-weight", type=float, default=0.01,
-                   help="weight per dB of the deblurring PSNR loss (stages 2-3)")
+    p.add_argument("--deblur-weight", type=float, help="weight per dB of the deblurring "
+                   "PSNR loss (stages 2-3; default: the recipe's, 0.01)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)

@@ -11,8 +11,9 @@ EVIF=.venv/bin/evif
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --size lite --iters 1200 --threads 1
 # the full model and the ablation without cross-task enhancement, same budget, side by side
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters 3800 --decay-from 1400 --lr 1e-3 --threads 1 --quiet &
+full_pid=$!
 $EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$RUN/full/stage1.pt" --iters 3800 --decay-from 1400 --lr 1e-3 --threads 1 --no-enhance
-wait
+wait "$full_pid"  # a bare `wait` returns 0 even when the full run failed
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.pt" --iters 300 --threads 2 --no-mi --freeze-tasks
 $EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out models/evif_lite.ts
