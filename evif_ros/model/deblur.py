@@ -29,14 +29,22 @@ def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
 
 
 class CrossTaskEnhancement(nn.Module):
-    """Bi-directional ConvGRU summary of K reconstruction features + CTCA."""
+    """Bi-directional ConvGRU summary of K reconstruction features + CTCA.
 
-    def __init__(self, c_rec: int, c_de: int, hidden: int):
+    Deviation: the CTCA output is multiplied by a learnable per-channel scale (LayerScale,
+    Touvron et al. 2021) before it is added to F_de. Added at full strength, the attention
+    output starts at about twice the norm of F_de and buries the exposure's motion cues
+    the paper means CTCA to protect; started at ``scale_init`` the network decides how
+    much of it to take.
+    """
+
+    def __init__(self, c_rec: int, c_de: int, hidden: int, scale_init: float = 0.1):
         super().__init__()
         self.hidden = hidden
         self.fwd = ConvGRU(c_rec, hidden)
         self.bwd = ConvGRU(c_rec, hidden)
         self.ctca = ChannelAttention(c_de, 2 * hidden)
+        self.scale = nn.Parameter(torch.full((1, c_de, 1, 1), scale_init))
 
     def forward(self, f_de: Tensor, rec_feats: List[Tensor]) -> Tensor:
         b, _, h, w = rec_feats[0].shape
@@ -47,7 +55,7 @@ class CrossTaskEnhancement(nn.Module):
             s_f = self.fwd(rec_feats[i], s_f)
             s_b = self.bwd(rec_feats[n - 1 - i], s_b)
         f_rec = torch.cat([s_f, s_b], 1)  # F'_rec: end states F_f^K and F_b^1
-        return f_de + self.ctca(f_de, f_rec)
+        return f_de + self.scale * self.ctca(f_de, f_rec)
 
 
 class DeblurNet(nn.Module):

@@ -19,8 +19,8 @@ from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv
 class ReconNet(nn.Module):
     """``forward(voxel (B, C_in, H, W), state) -> (image (B,1,H,W), state, feat, dec)``.
 
-    ``feat``: the first encoder's output (B, base*2, H/2, W/2), fed to cross-task
-    enhancement; ``dec``: the last decoder feature (B, base, H, W), fed to fusion.
+    ``feat``: the decoder feature at half resolution (B, base*2, H/2, W/2), fed to
+    cross-task enhancement; ``dec``: the last decoder feature (B, base, H, W), fed to fusion.
     State: ``[h1, c1, h2, c2, h3, c3]``; an empty list means zeros. H, W multiples of 8.
     """
 
@@ -63,11 +63,16 @@ class ReconNet(nn.Module):
             x = h
             skips.append(x)
             i += 1
-        feat = skips[1]
         x = self.res(x)
+        # the half-resolution decoder feature, not the encoder's: it has seen the
+        # bottleneck's context and the recurrent memory of every sub-window, which the
+        # deblurring event branch (two convolutions deep at that scale) has not
+        feat = x
         j = 0
         for dec in self.dec:
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = dec(x) + skips[len(skips) - 2 - j]
+            if j == len(self.dec) - 2:
+                feat = x
             j += 1
         return torch.sigmoid(self.pred(x)), new_state, feat, x
