@@ -64,15 +64,15 @@ class ReconNet(nn.Module):
             skips.append(x)
             i += 1
         x = self.res(x)
-        # the half-resolution decoder feature, not the encoder's: it has seen the
-        # bottleneck's context and the recurrent memory of every sub-window, which the
-        # deblurring event branch (two convolutions deep at that scale) has not
-        feat = x
+        feat = x  # with a single encoder the bottleneck is the half-resolution feature
         j = 0
         for dec in self.dec:
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = dec(x) + skips[len(skips) - 2 - j]
             if j == len(self.dec) - 2:
+                # the half-resolution decoder feature, not the encoder's: it has seen the
+                # bottleneck's context and the recurrent memory of every sub-window, which
+                # the deblurring event branch (two convolutions deep there) has not
                 feat = x
             j += 1
         return torch.sigmoid(self.pred(x)), new_state, feat, x
