@@ -25,8 +25,12 @@ def _simulate(args: argparse.Namespace) -> None:
         thermal = ThermalConfig(tau_ms=args.ir_tau_ms,
                                 ir_to_davis=tuple(map(tuple, SYNTHETIC_IR_TO_DAVIS)))
     cfg = RigConfig(scenario=args.scenario, seed=args.seed, thermal=thermal,
-                    missed_pulse_prob=args.missed_pulses, dropped_frame_prob=args.dropped_frames)
+                    missed_pulse_prob=args.missed_pulses, dropped_frame_prob=args.dropped_frames,
+                    pairs_dir=str(Path(args.pairs).resolve()) if args.pairs else "",
+                    image=args.image)
     stats = simulate_recording(Path(args.out), args.duration, cfg, progress=not args.quiet)
+    if stats.image:
+        print(f"scene: image pair {stats.image} of {args.pairs}")
     print(f"wrote {args.out}/rig.mcap and {args.out}/davis.aedat4: {stats.events} events "
           f"({stats.event_rate_mev_s:.2f} MEv/s, {stats.on_events / max(stats.events, 1):.0%} ON), "
           f"{stats.ir_frames} IR frames, {stats.aps_frames} APS frames; simulated "
@@ -39,10 +43,13 @@ def _simulate(args: argparse.Namespace) -> None:
 
 
 def _dataset(args: argparse.Namespace) -> None:
-    from evif_ros.sim.dataset import write_dataset
+    from evif_ros.sim.dataset import DatasetConfig, write_dataset
 
+    cfg = DatasetConfig(pairs_dir=str(Path(args.pairs).resolve()) if args.pairs else "",
+                        procedural_fraction=args.procedural_fraction,
+                        randomize_dvs=args.randomize_dvs)
     paths = write_dataset(Path(args.out), args.split, args.samples, args.seed,
-                          shard_size=args.shard_size, workers=args.workers,
+                          shard_size=args.shard_size, workers=args.workers, cfg=cfg,
                           progress=not args.quiet)
     print(f"{args.split}: {args.samples} samples in {len(paths)} shards under {args.out}")
 
@@ -84,7 +91,8 @@ def _train(args: argparse.Namespace) -> None:
                            limit=args.limit, freeze_tasks=args.freeze_tasks,
                            deblur_weight=(DEBLUR_WEIGHT if args.deblur_weight is None
                                           else args.deblur_weight),
-                           decay_from=args.decay_from),
+                           decay_from=args.decay_from, device=args.device,
+                           workers=args.workers, time_limit_min=args.time_limit),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -136,6 +144,8 @@ def _shipped(name: str):
 
 
 def _sim_report(args: argparse.Namespace) -> None:
+    if args.pairs:
+        return _sim_report_pairs(args)
     from evif_ros.sim.preview import bag_preview
     from evif_ros.sim.recording import simulate_recording
     from evif_ros.sim.rig import RigConfig
@@ -157,6 +167,21 @@ def _sim_report(args: argparse.Namespace) -> None:
               f"{st.on_events / max(st.events, 1):.0%} | {st.ir_frames} | {psnr:.1f} | "
               f"{dark:.0%} | {st.sim_speed:.2f} |", flush=True)
     print(f"previews: {out}/<scenario>/preview.png")
+
+
+def _sim_report_pairs(args: argparse.Namespace) -> None:
+    from evif_ros.sim.report import compare_sources, markdown, preview_grid
+
+    if args.samples <= 0:
+        raise EvifError(f"--samples must be positive, got {args.samples}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, examples = compare_sources(Path(args.pairs), args.scenarios, args.samples, args.seed)
+    table = markdown(rows)
+    print(table)
+    (out / "sources.md").write_text(table + "\n")
+    preview_grid(examples, out / "pairs_preview.png")
+    print(f"table: {out}/sources.md; preview grid: {out}/pairs_preview.png")
 
 
 def _rig(args: argparse.Namespace) -> None:
@@ -206,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="microbolometer time constant (0: average of 7 sharp sub-frames)")
     p.add_argument("--missed-pulses", type=float, default=0.0, help="probability per trigger")
     p.add_argument("--dropped-frames", type=float, default=0.0, help="probability per frame")
+    p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/): "
+                   "a real scene under synthesized motion instead of the procedural world")
+    p.add_argument("--image", default="", help="with --pairs: the pair's file name "
+                   "(default: drawn from --seed)")
     p.add_argument("--preview", action="store_true", help="also write preview.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
@@ -217,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shard-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/); "
+                   "each split draws only from its own images")
+    p.add_argument("--procedural-fraction", type=float, default=0.0,
+                   help="with --pairs: share of samples from the procedural world")
+    p.add_argument("--randomize-dvs", action="store_true", help="draw contrast thresholds, "
+                   "noise and hot pixels per sample over a real DAVIS346's range")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_dataset)
 
@@ -251,7 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="directory of `evif dataset` shards")
     p.add_argument("--out", required=True, help="checkpoint directory")
     p.add_argument("--stage", type=int, required=True, choices=[1, 2, 3])
-    p.add_argument("--size", default="lite", choices=["lite", "paper"])
+    p.add_argument("--size", default="lite", choices=["lite", "gpu", "paper"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that make batches (0: the training process)")
+    p.add_argument("--time-limit", type=float, default=0.0, help="minutes; stop with a "
+                   "resumable checkpoint when reached (0: no limit)")
     p.add_argument("--init", help="checkpoint of the previous stage")
     p.add_argument("--iters", type=int, default=1000)
     p.add_argument("--batch", type=int, default=8)
@@ -308,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
                    choices=list(SCENARIOS))
+    p.add_argument("--pairs", default="", help="folder of image pairs (vi/, ir/): compare "
+                   "that source with the procedural one on test-split exposures")
+    p.add_argument("--samples", type=int, default=16,
+                   help="with --pairs: exposures per scenario and source")
     p.set_defaults(func=_sim_report)
 
     p = sub.add_parser("rig", help="start the rig graph with plain rclpy (no ros2 launch)")

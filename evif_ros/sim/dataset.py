@@ -7,10 +7,14 @@ One sample is one IR exposure ``[0, E)`` (times relative to its trigger, ns):
 - ``vis_sharp``: the sharp visible ground truth at mid-exposure (tone-mapped log
   radiance, uint8); ``aps_blur``: the blurry 8-bit APS frame over the exposure;
 - events from ``recon_start = E/2 - E`` to ``E``: the exposure's events plus those of the K
-  reconstruction sub-windows that end at mid-exposure (``t`` int32 ns, relative).
+  reconstruction sub-windows that end at mid-exposure (``t`` int32 ns, relative);
+- ``source`` (``procedural`` or ``pairs``) and ``image`` (the pair's file name, or "").
 
 Per-sample seeds come from ``SeedSequence([seed, split, index])``: the same seed gives the
-same data, and the ``train`` and ``test`` splits never share a scene.
+same data, and the ``train`` and ``test`` splits never share a scene. With image pairs
+(``pairs``), a sample is drawn from the split's own images (:func:`pairs.image_split`), so a
+test image is never a training image; ``procedural_fraction`` of the samples still come
+from the procedural world.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
+from evif_ros.sim.pairs import ImagePairScene, PairLibrary
 from evif_ros.sim.rig import render_rate_hz
 from evif_ros.sim.scenarios import SCENARIOS, get_scenario
 from evif_ros.sim.scene import Scene
@@ -38,6 +43,7 @@ SPLITS = {"train": 0, "test": 1}
 SCENARIO_MIX = {"day": 0.3, "night": 0.2, "hdr": 0.2, "fast": 0.2, "static": 0.1}
 SCENARIO_IDS = {name: i for i, name in enumerate(SCENARIOS)}
 STORED_EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i4"), ("p", "u1")])
+SOURCES = ("procedural", "pairs")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,21 @@ class DatasetConfig:
     width: int = 346
     height: int = 260
     sub_frames: int = 7
+    pairs_dir: str = ""  # folder of vi/ + ir/ image pairs; "" = procedural only
+    procedural_fraction: float = 0.0  # with pairs: share of samples from the procedural world
+    randomize_dvs: bool = False  # per-sample contrast thresholds, noise and hot pixels
+
+
+def randomized_dvs(rng: np.random.Generator, width: int, height: int) -> DvsConfig:
+    """Event-camera settings drawn over the range real DAVIS346 recordings show (contrast
+    thresholds 0.15-0.5 log units, ON and OFF apart, mismatch, background activity and
+    hot pixels), so a network does not learn one simulator's constants."""
+    c_on = float(rng.uniform(0.15, 0.5))
+    return DvsConfig(width=width, height=height, c_on=c_on,
+                     c_off=float(np.clip(c_on * rng.uniform(0.7, 1.4), 0.12, 0.6)),
+                     c_sigma=float(rng.uniform(0.01, 0.06)),
+                     noise_rate_hz=float(np.exp(rng.uniform(np.log(0.02), np.log(1.0)))),
+                     hot_pixel_fraction=float(rng.uniform(0.0, 4e-4)))
 
 
 def sample_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -53,18 +74,31 @@ def sample_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
 
 
 def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetConfig(),
-                scenario: str | None = None) -> dict:
-    """Simulate one exposure; deterministic in ``(seed, split, index)``."""
+                scenario: str | None = None, image: str | None = None) -> dict:
+    """Simulate one exposure; deterministic in ``(seed, split, index)`` (and ``cfg``).
+
+    ``image`` forces a pair (a file name in ``cfg.pairs_dir``) instead of drawing one."""
     ss = sample_seed(seed, split, index)
-    s_pick, s_scene, s_dvs, s_aps, s_ir = ss.spawn(5)
+    s_pick, s_scene, s_dvs, s_aps, s_ir, s_source = ss.spawn(6)
     pick = np.random.default_rng(s_pick)
     if scenario is None:
         names = list(SCENARIO_MIX)
         scenario = names[pick.choice(len(names), p=list(SCENARIO_MIX.values()))]
     scn = get_scenario(scenario)
-    scene = Scene(scn, int(s_scene.generate_state(1)[0]), cfg.width, cfg.height)
-    dvs = DvsSimulator(DvsConfig(width=cfg.width, height=cfg.height),
-                       np.random.default_rng(s_dvs))
+    scene_seed = int(s_scene.generate_state(1)[0])
+    if cfg.pairs_dir and image is None:
+        src = np.random.default_rng(s_source)
+        if src.random() >= cfg.procedural_fraction:
+            images = PairLibrary.open(cfg.pairs_dir).split(split)
+            image = images[int(src.integers(len(images)))]
+    if image:
+        vis, ir_img = PairLibrary.open(cfg.pairs_dir).load(image)
+        scene = ImagePairScene(scn, scene_seed, vis, ir_img, cfg.width, cfg.height)
+    else:
+        scene = Scene(scn, scene_seed, cfg.width, cfg.height)
+    dvs_cfg = (randomized_dvs(np.random.default_rng(s_dvs.spawn(1)[0]), cfg.width, cfg.height)
+               if cfg.randomize_dvs else DvsConfig(width=cfg.width, height=cfg.height))
+    dvs = DvsSimulator(dvs_cfg, np.random.default_rng(s_dvs))
     if scn.night:
         dvs.noise_scale = 3.0
     aps = ApsCamera(ApsConfig(), np.random.default_rng(s_aps))
@@ -104,6 +138,8 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
         "scenario": scenario,
         "exposure_ns": exp,
         "recon_start_ns": recon_start,
+        "source": "pairs" if image else "procedural",
+        "image": image or "",
     }
 
 
@@ -130,6 +166,8 @@ def write_shard(path: Path, samples: list[dict]) -> None:
         scenario=np.array([SCENARIO_IDS[s["scenario"]] for s in samples], np.uint8),
         exposure_ns=np.array([s["exposure_ns"] for s in samples], np.int64),
         recon_start_ns=np.array([s["recon_start_ns"] for s in samples], np.int64),
+        source=np.array([SOURCES.index(s["source"]) for s in samples], np.uint8),
+        image=np.array([s["image"] for s in samples], dtype=str),
     )
     tmp.replace(path)  # a shard is either complete or absent
 
@@ -147,6 +185,13 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"split": split, "seed": seed, "samples": samples, "shard_size": shard_size,
             "config": asdict(cfg), "scenarios": list(SCENARIO_IDS)}
+    if cfg.pairs_dir:
+        if not 0.0 <= cfg.procedural_fraction <= 1.0:
+            raise ConfigError(f"--procedural-fraction must be in [0, 1], got "
+                              f"{cfg.procedural_fraction}")
+        # the images this split may draw from: written down so a reader can check that
+        # train and test never share one
+        meta["images"] = list(PairLibrary.open(cfg.pairs_dir).split(split))
     meta_path = out_dir / f"{split}.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise ConfigError(f"{meta_path}: holds a different dataset; choose another --out")
@@ -201,4 +246,7 @@ def iter_samples(data_dir: Path, split: str) -> Iterator[dict]:
                 "scenario": names[int(arrays["scenario"][i])],
                 "exposure_ns": int(arrays["exposure_ns"][i]),
                 "recon_start_ns": int(arrays["recon_start_ns"][i]),
+                "source": SOURCES[int(arrays["source"][i])] if "source" in arrays
+                else "procedural",
+                "image": str(arrays["image"][i]) if "image" in arrays else "",
             }

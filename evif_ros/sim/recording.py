@@ -30,6 +30,7 @@ class RecordingStats:
     aps_frames: int = 0
     aps_underexposed: list[float] = field(default_factory=list)
     ir_psnr_db: list[float] = field(default_factory=list)
+    image: str = ""  # the image pair of the scene ("" = procedural)
 
     @property
     def event_rate_mev_s(self) -> float:
@@ -108,7 +109,7 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
     rig = Rig(config)
     th = config.thermal
     k_ir = ir_intrinsics(th.width, th.height, config.focal_px * 346 / th.width)
-    stats = RecordingStats(duration_s)
+    stats = RecordingStats(duration_s, image=rig.image)
     aedat = _Aedat4Sink(out_dir / "davis.aedat4", config.dvs.width, config.dvs.height)
     started = time.perf_counter()
     try:

@@ -11,8 +11,10 @@ from typing import Iterator, Union
 
 import numpy as np
 
+from evif_ros.errors import InputFileError
 from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
+from evif_ros.sim.pairs import ImagePairScene, PairLibrary
 from evif_ros.sim.scenarios import get_scenario
 from evif_ros.sim.scene import Scene
 from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalCamera, ThermalConfig
@@ -34,6 +36,8 @@ class RigConfig:
     missed_pulse_prob: float = 0.0  # trigger not recorded, frame still arrives
     dropped_frame_prob: float = 0.0  # trigger recorded, frame never arrives
     focal_px: float = 243.0  # DAVIS346 with a 4.5 mm lens (18.5 um pixels), for the IMU
+    pairs_dir: str = ""  # folder of vi/ + ir/ image pairs: a real scene instead of procedural
+    image: str = ""  # the pair's file name; "" = drawn from the seed
 
 
 @dataclass
@@ -92,8 +96,19 @@ class Rig:
         self.scenario = get_scenario(config.scenario)
         root = np.random.SeedSequence(config.seed)
         s_scene, s_dvs, s_aps, s_ir, s_imu, s_sync = root.spawn(6)
-        self.scene = Scene(self.scenario, int(s_scene.generate_state(1)[0]),
-                           config.dvs.width, config.dvs.height)
+        scene_seed = int(s_scene.generate_state(1)[0])
+        if config.pairs_dir:
+            library = PairLibrary.open(config.pairs_dir)
+            if config.image and config.image not in library.names:
+                raise InputFileError(f"{config.pairs_dir}: no pair named {config.image!r} "
+                                     "in vi/ and ir/")
+            self.image = config.image or library.names[scene_seed % len(library.names)]
+            vis, ir = library.load(self.image)
+            self.scene: Scene = ImagePairScene(self.scenario, scene_seed, vis, ir,
+                                               config.dvs.width, config.dvs.height)
+        else:
+            self.image = ""
+            self.scene = Scene(self.scenario, scene_seed, config.dvs.width, config.dvs.height)
         self.dvs = DvsSimulator(config.dvs, np.random.default_rng(s_dvs))
         if self.scenario.night:
             self.dvs.noise_scale = 3.0  # low light: more leak/shot-noise events

@@ -76,30 +76,9 @@ class Scene:
         textures.draw_buildings(rng, albedo, temp, horizon, int(rng.integers(3, 8)),
                                 warm_windows=s.night)
         textures.draw_road(rng, albedo, temp, horizon)
-        illum = np.ones((ch, cw), dtype=np.float32)
-        if s.hdr:
-            illum = self._hdr_illumination(rng, ch, cw)
-        elif s.night:
-            # street lamps: pools of light in the dark
-            illum *= 0.3
-            for _ in range(int(rng.integers(2, 5))):
-                cx, cy = rng.uniform(0, cw), rng.uniform(horizon, ch)
-                yy, xx = np.mgrid[0:ch, 0:cw]
-                illum += 4.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 60.0 ** 2))
+        illum = illumination(rng, s, ch, cw, horizon)
         stack = np.stack([np.clip(albedo, 0.02, 1.0), temp, illum], axis=-1)
         return stack.astype(np.float32)
-
-    @staticmethod
-    def _hdr_illumination(rng: np.random.Generator, ch: int, cw: int) -> np.ndarray:
-        """A sunlit half, a deep shadow and a light source: ~1e4 between extremes."""
-        yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
-        ang = rng.uniform(0, np.pi)
-        d = (xx - cw / 2) * np.cos(ang) + (yy - ch / 2) * np.sin(ang)
-        log_illum = np.where(d > 0, np.log(8.0), np.log(3e-3)).astype(np.float32)
-        log_illum = cv2.GaussianBlur(log_illum, (0, 0), 6.0)
-        cx, cy = rng.uniform(0.2, 0.8) * cw, rng.uniform(0.2, 0.8) * ch
-        lamp = 30.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 25.0 ** 2))
-        return np.exp(log_illum) + lamp
 
     def _sprite(self, rng: np.random.Generator) -> Sprite:
         kind = rng.choice(["person", "vehicle", "animal", "cold"], p=[0.45, 0.3, 0.15, 0.1])
@@ -198,3 +177,33 @@ class Scene:
         roi = (slice(cy0, cy1), slice(cx0, cx1))
         albedo[roi] += a * (warped[..., 1] - albedo[roi])
         temp[roi] += a * (warped[..., 2] - temp[roi])
+
+
+def illumination(rng: np.random.Generator, scenario: Scenario, ch: int, cw: int,
+                 ground_top: int = 0) -> np.ndarray:
+    """Light falling on a ``ch x cw`` canvas (linear, multiplies the albedo).
+
+    Daylight is flat; ``night`` dims it and adds street-lamp pools below ``ground_top``;
+    ``hdr`` has a sunlit half, a deep shadow and a lamp (~1e4 between extremes).
+    """
+    illum = np.ones((ch, cw), dtype=np.float32)
+    if scenario.hdr:
+        return _hdr_illumination(rng, ch, cw)
+    if scenario.night:
+        illum *= 0.3
+        for _ in range(int(rng.integers(2, 5))):
+            cx, cy = rng.uniform(0, cw), rng.uniform(ground_top, ch)
+            yy, xx = np.mgrid[0:ch, 0:cw]
+            illum += 4.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 60.0 ** 2))
+    return illum
+
+
+def _hdr_illumination(rng: np.random.Generator, ch: int, cw: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    ang = rng.uniform(0, np.pi)
+    d = (xx - cw / 2) * np.cos(ang) + (yy - ch / 2) * np.sin(ang)
+    log_illum = np.where(d > 0, np.log(8.0), np.log(3e-3)).astype(np.float32)
+    log_illum = cv2.GaussianBlur(log_illum, (0, 0), 6.0)
+    cx, cy = rng.uniform(0.2, 0.8) * cw, rng.uniform(0.2, 0.8) * ch
+    lamp = 30.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 25.0 ** 2))
+    return (np.exp(log_illum) + lamp).astype(np.float32)
