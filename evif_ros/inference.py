@@ -36,12 +36,25 @@ class Result:
     timings_ms: dict
 
 
-class EvifRunner:
-    """Holds the model, the calibration and the recurrent state."""
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 
-    def __init__(self, model_path: Path, calib: Calibration, device: str = "auto"):
+
+class EvifRunner:
+    """Holds the model, the calibration and the recurrent state.
+
+    ``precision="fp16"`` runs the network in half precision (GPU only; the IR range is
+    still computed in fp32, see ``EvifPipeline.normalize_ir``)."""
+
+    def __init__(self, model_path: Path, calib: Calibration, device: str = "auto",
+                 precision: str = "fp32"):
         self.device = pick_device(device)
+        if precision not in PRECISIONS:
+            raise EvifError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            raise EvifError("precision fp16 needs a CUDA device")
+        self.dtype = PRECISIONS[precision]
         self.model, self.meta = load_exported(model_path, self.device)
+        self.model.to(self.dtype)
         self.k = int(self.meta["config"]["sub_windows"])
         self.calib = calib
         self.state: list = []
@@ -62,11 +75,13 @@ class EvifRunner:
         ir = np.ascontiguousarray(ir, dtype=np.float32)
         exp_vox, subs = window_voxels(events, t_start_ns, exposure_ns, recon_edges_ns, h, w)
         t1 = time.perf_counter()
-        dev = self.device
+        dev, dt = self.device, self.dtype
         with torch.no_grad():
             fused, deb, vis, self.state = self.model(
-                torch.from_numpy(ir)[None, None].to(dev), torch.from_numpy(exp_vox)[None].to(dev),
-                torch.from_numpy(subs)[None].to(dev), self.state)
+                torch.from_numpy(ir)[None, None].to(dev, dt),
+                torch.from_numpy(exp_vox)[None].to(dev, dt),
+                torch.from_numpy(subs)[None].to(dev, dt), self.state)
+            fused, vis = fused.float(), vis.float()
             fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
             vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
             deb = deb[0, 0].clamp(0, 65535).round().cpu().numpy().astype(np.uint16)

@@ -46,7 +46,8 @@ def generate_launch_description():
         DeclareLaunchArgument("config", default_value=os.path.join(SHARE, "config", "rig.yaml"),
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",
-                              description="TorchScript model; empty = the shipped evif_lite.ts"),
+                              description="TorchScript model: a path or a shipped name "
+                                          "(evif_lite.ts, evif_gpu.ts); empty = evif_lite.ts"),
         DeclareLaunchArgument("device", default_value="auto",
                               description="auto (CUDA when present), cpu or cuda"),
         DeclareLaunchArgument("use_sim_time", default_value="false",

@@ -45,25 +45,28 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
-    runner = EvifRunner(args.model or share_file("models", "evif_lite.ts"), calib, args.device)
+    runner = EvifRunner(args.model or share_file("models", "evif_lite.ts"), calib, args.device,
+                        args.precision)
     dev, k = runner.device, runner.k
     wins = windows(args.frames / 30 + 0.1, k, calib)[: args.frames]
     lat = {s: [] for s in ("voxelize", "model", "total")}
-    for i, w in enumerate(wins[:2] + wins):  # the first two are warm-up
+    warm = 2 if dev == "cpu" else 10  # CUDA: cuDNN autotuning and TorchScript profiling runs
+    for i, w in enumerate(wins[:warm] + wins):
         t0 = time.perf_counter()
         res = runner(w.image, w.events, w.t_start_ns, w.exposure_ns, w.recon_edges_ns)
         total = (time.perf_counter() - t0) * 1e3
-        if i >= 2:
+        if i >= warm:
             lat["voxelize"].append(res.timings_ms["voxelize"])
             lat["model"].append(res.timings_ms["model"])
             lat["total"].append(total)
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor() \
         or platform.machine()
-    print(f"device: {dev} ({name}), torch threads {torch.get_num_threads()}, "
+    print(f"device: {dev} ({name}), {args.precision}, torch threads {torch.get_num_threads()}, "
           f"model K={k}, {len(lat['total'])} frames at 346x260")
     print("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|")
     for s, v in lat.items():

@@ -47,6 +47,9 @@ class Batch:
     ir_lo: torch.Tensor  # (B, 1, 1, 1) raw counts, of the whole blurry frame
     ir_scale: torch.Tensor  # (B, 1, 1, 1) raw counts
 
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*[t.to(device, non_blocking=True) for t in vars(self).values()])
+
     def ir_normalized(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Blurry and sharp IR crops in the frame's normalised units."""
         return ((self.ir - self.ir_lo) / self.ir_scale,
@@ -94,3 +97,31 @@ class ShardData:
         frame_range = [np.full((1, 1, 1), s[k], np.float32) for k in ("ir_lo", "ir_scale")]
         return (img(s["ir_blur"]), exp_vox, subs, img(s["ir_sharp"]), img(s["vis_sharp"], 1 / 255),
                 img(s["aps_blur"], 1 / 255), *frame_range)
+
+
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless batches of one worker, from its own generator (deterministic per worker)."""
+
+    def __init__(self, data: ShardData, seed: list[int], size: int, crop: int, k: int):
+        self.data, self.seed, self.size, self.crop, self.k = data, seed, size, crop, k
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng(self.seed + [info.id if info else 0])
+        while True:
+            yield self.data.batch(rng, self.size, self.crop, self.k)
+
+
+def batch_stream(data: ShardData, seed: list[int], size: int, crop: int, k: int,
+                 workers: int):
+    """Batches made by ``workers`` processes (0: in this one), so voxelising the crops
+    keeps pace with a GPU. The order is fixed for a given seed and worker count."""
+    if workers <= 0:
+        rng = np.random.default_rng(seed)
+        while True:
+            yield data.batch(rng, size, crop, k)
+    loader = torch.utils.data.DataLoader(_BatchStream(data, seed, size, crop, k),
+                                         batch_size=None, num_workers=workers,
+                                         pin_memory=torch.cuda.is_available(),
+                                         prefetch_factor=4, persistent_workers=True)
+    yield from loader

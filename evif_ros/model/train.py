@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError
-from evif_ros.model.data import ShardData
+from evif_ros.model.data import ShardData, batch_stream
 from evif_ros.model.losses import fusion_loss, psnr_loss, ssim
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
 
@@ -49,6 +49,9 @@ class TrainArgs:
     deblur_weight: float = DEBLUR_WEIGHT
     decay_from: int = 0  # 0: constant lr; else cosine decay from this iteration to `iters`
     lr_final: float = 0.05  # fraction of `lr` reached at `iters` when decaying
+    device: str = "cpu"  # "cuda" trains on the GPU
+    workers: int = 0  # processes that make batches (0: the training process)
+    time_limit_min: float = 0.0  # stop (with a checkpoint to resume from) after this long
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -106,7 +109,7 @@ def load_checkpoint(path: Path) -> dict:
     if not Path(path).is_file():
         raise InputFileError(f"{path}: no such checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds
         raise InputFileError(f"{path}: not a readable checkpoint ({exc})") from exc
 
@@ -124,6 +127,9 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         raise ConfigError(f"--stage must be 1, 2 or 3, got {args.stage}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {args.device}: no CUDA device here")
+    device = torch.device(args.device)
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,7 +157,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
                               "checkpoint> (progressive training)")
         cfg = config_for(args.size, enhance=args.enhance)
         model = EvifPipeline(cfg)
-    model.train()
+    model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
             part.requires_grad_(False)
@@ -163,7 +169,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     data = ShardData(args.data, "train", args.limit)
     if len(data) == 0:
         raise InputFileError(f"{args.data}: no training samples")
-    rng = np.random.default_rng([args.seed, args.stage, start])
+    batches = batch_stream(data, [args.seed, args.stage, start], args.batch, args.crop,
+                           cfg.sub_windows, args.workers)
     log_path = out / f"stage{args.stage}.csv"
     new_log = not log_path.exists() or start == 0
     with open(log_path, "w" if new_log else "a", newline="") as fh:
@@ -172,7 +179,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
                    disable=not progress)
         t0 = time.time()
         for it in range(start, args.iters):
-            batch = data.batch(rng, args.batch, args.crop, cfg.sub_windows)
+            batch = next(batches).to(device)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(args, it)
             loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight)
@@ -189,8 +196,13 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             writer.writerow(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             bar.update(1)
-            if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iters:
+            out_of_time = bool(args.time_limit_min) and time.time() - t0 > 60 * args.time_limit_min
+            if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iters or out_of_time:
                 fh.flush()
                 save_checkpoint(ckpt, model, opt, it + 1, cfg, args.stage)
+            if out_of_time:
+                bar.write(f"stage {args.stage}: time limit reached at iteration {it + 1} of "
+                          f"{args.iters}; run the same command again to resume")
+                break
         bar.close()
     return ckpt

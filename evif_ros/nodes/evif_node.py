@@ -51,8 +51,9 @@ class Latency:
 class EvifNode(Node):
     def __init__(self, **kwargs):
         super().__init__("evif_node", **kwargs)
-        model_path = declare(self, "model_path", "", "TorchScript model ('' = the shipped "
-                             "models/evif_lite.ts)")
+        model_path = declare(self, "model_path", "", "TorchScript model: a path, or the "
+                             "name of a shipped one (evif_lite.ts, evif_gpu.ts); '' = "
+                             "evif_lite.ts")
         device = declare(self, "device", "auto", "auto, cpu or cuda[:N]")
         calib_path = declare(self, "calibration", "", "Rig calibration YAML ('' = the "
                              "synthetic rig's)")
@@ -70,7 +71,9 @@ class EvifNode(Node):
             torch.set_num_threads(self.threads)
         self.calib = load_calibration(calib_path or share_file("calibration",
                                                                "synthetic_rig.yaml"))
-        path = model_path or share_file("models", "evif_lite.ts")
+        path = model_path or "evif_lite.ts"
+        if "/" not in path:  # a bare name: one of the shipped models
+            path = share_file("models", path)
         self.runner = EvifRunner(path, self.calib, device)
         self.k, self.device = self.runner.k, self.runner.device
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}")
