@@ -123,3 +123,16 @@ def test_pair_folder_errors_name_the_folder(tmp_path):
     _write_pair(tmp_path, "x.png", vis, cv2.resize(ir, (90, 80)))
     with pytest.raises(Exception, match="registered pixel for pixel"):
         PairLibrary.open(tmp_path).load("x.png")
+
+
+def test_rig_films_the_named_pair_and_rejects_an_unknown_one(pairs):
+    from evif_ros.sim.rig import EventChunk, IrFrame, Rig, RigConfig
+
+    rig = Rig(RigConfig(scenario="day", seed=2, pairs_dir=str(pairs), image="img_04.png"))
+    assert rig.image == "img_04.png"
+    recs = list(rig.run(0.08))
+    frames = [r for r in recs if isinstance(r, IrFrame)]
+    assert sum(r.events.size for r in recs if isinstance(r, EventChunk)) > 1000
+    assert frames and frames[0].counts.shape == (256, 320)
+    with pytest.raises(Exception, match="no pair named 'nope.png'"):
+        Rig(RigConfig(pairs_dir=str(pairs), image="nope.png"))
