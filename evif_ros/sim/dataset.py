@@ -86,13 +86,14 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
         scenario = names[pick.choice(len(names), p=list(SCENARIO_MIX.values()))]
     scn = get_scenario(scenario)
     scene_seed = int(s_scene.generate_state(1)[0])
-    if cfg.pairs_dir and image is None:
+    library = PairLibrary.open(cfg.pairs_dir) if cfg.pairs_dir else None
+    if library is not None and image is None:
         src = np.random.default_rng(s_source)
         if src.random() >= cfg.procedural_fraction:
-            images = PairLibrary.open(cfg.pairs_dir).split(split)
+            images = library.split(split)
             image = images[int(src.integers(len(images)))]
     if image:
-        vis, ir_img = PairLibrary.open(cfg.pairs_dir).load(image)
+        vis, ir_img = library.load(image)
         scene = ImagePairScene(scn, scene_seed, vis, ir_img, cfg.width, cfg.height)
     else:
         scene = Scene(scn, scene_seed, cfg.width, cfg.height)
