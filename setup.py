@@ -1,4 +1,5 @@
 """ament_python package setup for evif_ros (works with colcon and with plain pip)."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -9,6 +10,14 @@ PACKAGE = "evif_ros"
 # (`ros2 run evif_ros <node>`).
 NODES = ("davis_driver", "ir_driver", "event_renderer", "evif_node")
 
+
+
+def files(pattern: str) -> list[str]:
+    """Regular files only: data_files cannot hold folders (models/eval/ is documentation
+    that stays in the source tree)."""
+    return sorted(p for p in glob(pattern) if os.path.isfile(p))
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -16,10 +25,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", glob("config/*")),
-        (f"share/{PACKAGE}/models", glob("models/*")),
-        (f"share/{PACKAGE}/calibration", glob("calibration/*.yaml")),
+        (f"share/{PACKAGE}/launch", files("launch/*.py")),
+        (f"share/{PACKAGE}/config", files("config/*")),
+        (f"share/{PACKAGE}/models", files("models/*")),
+        (f"share/{PACKAGE}/calibration", files("calibration/*.yaml")),
     ],
     package_data={PACKAGE: ["py.typed"]},
     install_requires=["setuptools"],
@@ -28,9 +37,8 @@ setup(
     maintainer_email="evif-ros@example.org",
     description="Event-based visible and infrared fusion (EVIF) for ROS 2.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": ["evif = evif_ros.cli:main"]
-        + [f"{node} = {PACKAGE}.nodes.{node}:main" for node in NODES],
+        + [f"{node} = {PACKAGE}.nodes.entry:{node}" for node in NODES],
     },
 )

@@ -122,12 +122,12 @@ def _eval(args: argparse.Namespace) -> None:
     if args.bag:
         calib = Path(args.calibration) if args.calibration else share_file(
             "calibration", "synthetic_rig.yaml")
-        s = evaluate_bag(Path(args.bag), out, model, calib, args.methods, not args.quiet)
+        evaluate_bag(Path(args.bag), out, model, calib, args.methods, not args.quiet)
     else:
         ablation = Path(args.ablation) if args.ablation else _shipped("evif_lite_no_enhance.ts")
         fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
-        s = evaluate_dataset(Path(args.data), out, model, ablation, fdb, args.methods,
-                             args.limit, not args.quiet)
+        evaluate_dataset(Path(args.data), out, model, ablation, fdb, args.methods,
+                         args.limit, not args.quiet)
         print((out / "table2.md").read_text())
         print((out / "table3.md").read_text())
     print((out / "table1.md").read_text())

@@ -55,7 +55,7 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
     """Nodes to run and parameter overrides for a source; the bag source replaces the
     drivers with a replay (see ``evif replay``)."""
     if source not in SOURCES:
-        raise ConfigError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+        raise ConfigError(f"source:={source} is not one of {', '.join(SOURCES)}")
     nodes = list(NODES)
     over: dict[str, dict] = {n: {} for n in NODES}
     if source == "sim":
@@ -65,12 +65,12 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
         over["ir_driver"] = {"source": "synthetic", "use_sim_time": True, **common}
     elif source == "aedat4":
         if not file:
-            raise ConfigError("--aedat4 needs a file")
+            raise ConfigError("source:=aedat4 needs file:=<recording.aedat4>")
         over["davis_driver"] = {"source": "aedat4", "file": file, "publish_clock": True,
                                 "rate": rate}
         nodes.remove("ir_driver")  # an AEDAT4 file holds no IR frames
     elif source == "bag":
         if not file:
-            raise ConfigError("--bag needs a file")
+            raise ConfigError("source:=bag needs bag:=<rosbag2 folder or .mcap file>")
         nodes = [n for n in nodes if n not in DRIVERS]
     return nodes, over

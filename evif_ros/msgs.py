@@ -59,8 +59,15 @@ class MsgTypes:
     def rclpy(cls) -> "MsgTypes":
         from builtin_interfaces.msg import Time
         from geometry_msgs.msg import Quaternion, Vector3
-        from sensor_msgs.msg import (CameraInfo, Image, Imu, PointCloud2, PointField,
-                                     RegionOfInterest, TimeReference)
+        from sensor_msgs.msg import (
+            CameraInfo,
+            Image,
+            Imu,
+            PointCloud2,
+            PointField,
+            RegionOfInterest,
+            TimeReference,
+        )
         from std_msgs.msg import Header
         return cls(Header, Time, PointField, PointCloud2, Image, CameraInfo, TimeReference,
                    Imu, Quaternion, Vector3, RegionOfInterest)
@@ -87,7 +94,8 @@ class MsgTypes:
         h, w = arr.shape[:2]
         return self.Image(header=self.header(t_ns, frame_id), height=h, width=w,
                           encoding=encoding, is_bigendian=0,
-                          step=w * ch * arr.itemsize, data=self._bytes(arr.reshape(-1).view(np.uint8)))
+                          step=w * ch * arr.itemsize,
+                          data=self._bytes(arr.reshape(-1).view(np.uint8)))
 
     def camera_info(self, width: int, height: int, k: np.ndarray, t_ns: int, frame_id: str):
         roi = self.RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0,

@@ -18,8 +18,7 @@ PACKAGE = "evif_ros"
 def _candidates() -> list[Path]:
     roots = []
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             roots.append(Path(get_package_share_directory(PACKAGE)))
         except (PackageNotFoundError, ValueError, LookupError, OSError):

@@ -10,8 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -24,8 +22,15 @@ from evif_ros.core.render import events_image, normalize, tile
 from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
 from evif_ros.graph import load_params, node_class, source_overrides
 from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
-from evif_ros.nodes.common import (EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS,
-                                   TRIGGERS_QOS)
+from evif_ros.nodes.common import (
+    EVENTS_RELIABLE,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    close_nodes,
+    init_rclpy,
+    spin_until_stopped,
+)
+from evif_ros.nodes.stop import handle_stop_signals
 from evif_ros.paths import share_file
 
 
@@ -50,6 +55,7 @@ class DemoCollector(Node):
     def __init__(self, bag: Path, calib_path: Path, k: int):
         super().__init__("evif_demo_collector")
         from rosbags.rosbag2 import StoragePlugin, Writer
+
         from evif_ros.bags import typestore
 
         self.calib = load_calibration(calib_path)
@@ -105,6 +111,8 @@ class DemoCollector(Node):
                 self.writer.close()
                 self.writer = None
 
+    stop = close  # on Ctrl-C the bag is closed (complete) like at the end of a run
+
     def pictures(self, out_dir: Path, every: int = 5, rows: int = 4) -> list[Path]:
         done = sorted(t for t, o in self.outputs.items() if len(o) == 3 and t in self.inputs)
         paths = []
@@ -129,26 +137,23 @@ class DemoCollector(Node):
 
 
 def spin_nodes(nodes: list[Node], until, timeout_s: float) -> None:
+    """Spin the nodes in one executor until ``until()``, ``timeout_s`` or Ctrl-C/SIGTERM."""
     executor = MultiThreadedExecutor(num_threads=4)
     for n in nodes:
         executor.add_node(n)
-    t0 = time.monotonic()
     try:
-        while rclpy.ok() and time.monotonic() - t0 < timeout_s and not until():
-            executor.spin_once(timeout_sec=0.05)
+        spin_until_stopped(executor, until, timeout_s)
     finally:
         for n in nodes:
-            stop = getattr(n, "stop", None)
-            if stop:
-                stop()
             executor.remove_node(n)
         executor.shutdown(timeout_sec=2.0)
 
 
 def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
             duration_s: float = 0.0, seed: int = 0) -> None:
-    """`evif rig`: run until Ctrl-C (or for duration_s of wall time)."""
-    rclpy.init()
+    """`evif rig`: run until Ctrl-C/SIGTERM (or for duration_s of wall time)."""
+    handle_stop_signals()
+    init_rclpy()
     nodes = []
     try:
         nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed,
@@ -157,13 +162,8 @@ def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
             from evif_ros.nodes.bag_tools import Replayer
             nodes.append(Replayer(Path(file)))
         spin_nodes(nodes, lambda: False, duration_s if duration_s > 0 else float("inf"))
-    except KeyboardInterrupt:
-        pass
     finally:
-        for n in nodes:
-            n.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        close_nodes(nodes)
 
 
 def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int,
@@ -176,7 +176,8 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int
         import shutil
         shutil.rmtree(bag)
     config = config or share_file("config", "rig.yaml")
-    rclpy.init()
+    handle_stop_signals()
+    init_rclpy()
     nodes = []
     t0 = time.monotonic()
     try:
@@ -210,7 +211,4 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int
                 "bag": str(bag), "device": evif.device,
                 "sync": {k: v for k, v in evif.sync.stats.as_dict().items() if v}}
     finally:
-        for n in nodes:
-            n.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        close_nodes(nodes)

@@ -7,12 +7,12 @@ graph as rig.launch.py minus the drivers (evif_ros.graph, source "bag").
 import os
 
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from evif_ros.graph import load_params, source_overrides
+from launch import LaunchDescription
 
 SHARE = get_package_share_directory("evif_ros")
 

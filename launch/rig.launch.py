@@ -1,12 +1,15 @@
-"""ros2 launch evif_ros rig.launch.py [source:=live|sim|aedat4] [config:=...] [model:=...]
+"""ros2 launch evif_ros rig.launch.py [source:=live|sim|aedat4] [rviz:=true] [model:=...]
 
 Starts the rig graph defined in evif_ros.graph (the same graph `evif rig` runs without
-ros2 launch) with the parameters of config/rig.yaml.
+ros2 launch) with the parameters of config/rig.yaml. The synthetic rig (source:=sim) takes
+rate:=, duration:= and seed:=; its default rate is slow enough for CPU inference to keep
+up with every IR frame (raise it on a GPU).
 """
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
+                                         get_package_share_directory)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
@@ -15,27 +18,51 @@ from launch_ros.actions import Node
 from evif_ros.graph import load_params, source_overrides
 
 SHARE = get_package_share_directory("evif_ros")
+# 30 Hz IR frames at 0.02x real time: one window every 1.7 s, which the shipped CPU model
+# (0.7-1.1 s per window on 2 cores) serves without dropping any
+SIM_RATE = 0.02
+
+
+def _number(get, name: str, kind: type):
+    try:
+        return kind(get(name))
+    except ValueError:
+        raise ValueError(f"{name}:={get(name)} is not a valid {kind.__name__}") from None
+
+
+def _rviz(get) -> list:
+    if get("rviz").lower() != "true":
+        return []
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        # checked before any node starts, so nothing is left running
+        raise RuntimeError("rviz:=true but the rviz2 package is not installed: install it "
+                           "(apt install ros-$ROS_DISTRO-rviz2) or pass rviz:=false") from None
+    return [Node(package="rviz2", executable="rviz2", name="rviz2",
+                 arguments=["-d", os.path.join(SHARE, "config", "evif.rviz")])]
 
 
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    config = get("config")
     use_sim_time = get("use_sim_time").lower() == "true"
-    nodes, over = source_overrides(get("source"), get("scenario"), get("file"))
-    params = load_params(config)
+    nodes, over = source_overrides(get("source"), get("scenario"), get("file"),
+                                   seed=_number(get, "seed", int),
+                                   duration=_number(get, "duration", float),
+                                   rate=_number(get, "rate", float) if get("rate") else
+                                   SIM_RATE if get("source") == "sim" else 1.0)
+    params = load_params(get("config"))
     if get("model"):
         over["evif_node"]["model_path"] = get("model")
     over["evif_node"]["device"] = get("device")
+    rviz = _rviz(get)
     actions = []
     for name in nodes:
         p = {**params.get(name, {}), **over.get(name, {})}
         p.setdefault("use_sim_time", use_sim_time)
         actions.append(Node(package="evif_ros", executable=name, name=name, output="screen",
                             parameters=[p]))
-    if get("rviz").lower() == "true":
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
-                            arguments=["-d", os.path.join(SHARE, "config", "evif.rviz")]))
-    return actions
+    return actions + rviz
 
 
 def generate_launch_description():
@@ -54,9 +81,17 @@ def generate_launch_description():
                               description="Follow /clock (replays)"),
         DeclareLaunchArgument("scenario", default_value="day",
                               description="Synthetic rig scenario (source:=sim)"),
+        DeclareLaunchArgument("rate", default_value="",
+                              description="Playback speed vs real time; empty = 0.02 for "
+                                          "source:=sim (CPU inference keeps up; use 1.0 on a "
+                                          "GPU), 1.0 for source:=aedat4"),
+        DeclareLaunchArgument("duration", default_value="10.0",
+                              description="Seconds of synthetic rig time (source:=sim)"),
+        DeclareLaunchArgument("seed", default_value="0",
+                              description="Synthetic rig seed (source:=sim)"),
         DeclareLaunchArgument("file", default_value="",
                               description="AEDAT4 file (source:=aedat4)"),
-        DeclareLaunchArgument("rviz", default_value="true",
-                              description="Start RViz with config/evif.rviz"),
+        DeclareLaunchArgument("rviz", default_value="false",
+                              description="Start RViz with config/evif.rviz (needs rviz2)"),
         OpaqueFunction(function=_nodes),
     ])

@@ -19,9 +19,8 @@ import torch
 from evif_ros.core.calibration import load_calibration
 from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
 from evif_ros.inference import EvifRunner
-from evif_ros.sim.rig import synthetic_rig_config
 from evif_ros.paths import share_file
-from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
+from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
 
 def windows(seconds: float, k: int, calib):

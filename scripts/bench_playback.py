@@ -101,8 +101,8 @@ def main() -> None:
     res = json.loads(out.strip().splitlines()[-1])
     span = (res["last"] or 0) - (res["first"] or 0)
     rate = res["n"] / span / 1e6 if span > 0 else float("nan")
-    print(f"| events sent | events received | packets | wall (s) | sustained MEv/s | loss |")
-    print(f"|---|---|---|---|---|---|")
+    print("| events sent | events received | packets | wall (s) | sustained MEv/s | loss |")
+    print("|---|---|---|---|---|---|")
     print(f"| {args.events} | {res['n']} | {res['packets']} | {span:.2f} | {rate:.1f} | "
           f"{1 - res['n'] / args.events:.2%} |")
 

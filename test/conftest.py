@@ -29,6 +29,7 @@ def tiny_config():
 def tiny_model(tmp_path_factory):
     """An untrained tiny EVIF model exported with `evif export`'s writer."""
     import torch
+
     from evif_ros.model.export import save
     from evif_ros.model.pipeline import EvifPipeline
     torch.manual_seed(0)

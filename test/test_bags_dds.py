@@ -1,6 +1,5 @@
 """`evif record` / `evif replay` over DDS, and libcaer_driver bags."""
 
-import os
 import subprocess
 import sys
 import time

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from evif_ros.cli import main
-from evif_ros.core.calibration import (fit_homography, load_calibration, warp_ir_to_davis)
+from evif_ros.core.calibration import fit_homography, load_calibration, warp_ir_to_davis
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.paths import share_file
 from evif_ros.sim.scenarios import SCENARIOS

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rosgraph import nodes, spin_until
 from sensor_msgs.msg import Image, PointCloud2, PointField, TimeReference
 
 from evif_ros import topics
@@ -14,13 +14,10 @@ from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
 from evif_ros.drivers.davis_sources import AedatSource
 from evif_ros.drivers.ir_sources import BagIrSource
 from evif_ros.msgs import MsgTypes, events_from_msg, image_from_msg, stamp_to_ns
-from evif_ros.nodes.common import (EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS,
-                                   TRIGGERS_QOS)
+from evif_ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
 from evif_ros.paths import share_file
 from evif_ros.sim.recording import read_events_aedat4, simulate_recording
-from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
-from evif_ros.sim.rig import synthetic_rig_config
-from rosgraph import nodes, spin_until
+from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
 pytestmark = pytest.mark.timeout(180)
 

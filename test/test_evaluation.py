@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_config
 
 from evif_ros.cli import main
 from evif_ros.model.export import save
@@ -15,7 +16,7 @@ from evif_ros.sim.dataset import write_dataset
 from evif_ros.sim.recording import simulate_recording
 from evif_ros.sim.rig import RigConfig
 from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalConfig
-from conftest import tiny_config
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tiny_model):

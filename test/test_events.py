@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from evif_ros.core.events import (EVENT_DTYPE, TimeWindow, check_events, make_events,
-                                  merge_sorted, slice_time, split_windows)
+from evif_ros.core.events import (
+    EVENT_DTYPE,
+    TimeWindow,
+    check_events,
+    make_events,
+    merge_sorted,
+    slice_time,
+    split_windows,
+)
 from evif_ros.errors import LayoutError
 
 

@@ -9,14 +9,13 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rosgraph import nodes, spin_until
 from sensor_msgs.msg import Image, PointCloud2, TimeReference
 
 from evif_ros import topics
 from evif_ros.msgs import MsgTypes, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
-from evif_ros.sim.rig import synthetic_rig_config
-from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger
-from rosgraph import nodes, spin_until
+from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
 pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evif_ros.graph import NODES, load_params, node_class, source_overrides
 from evif_ros.errors import ConfigError
+from evif_ros.graph import NODES, load_params, node_class, source_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = sorted((ROOT / "launch").glob("*.launch.py"))

@@ -1,7 +1,6 @@
 """Live sources up to the device call: dv-processing's camera and OpenCV's V4L2 capture are
 replaced by fakes (no camera here); everything after them is the real code path."""
 
-from datetime import timedelta
 
 import cv2
 import dv_processing as dv

@@ -1,6 +1,5 @@
 """EVIF networks: scripting, shapes, losses, training steps, export (tiny inputs, CPU)."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +44,7 @@ def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager():
     with torch.no_grad():
         a = model(ir, ev, sub, [])
         b = scripted(ir, ev, sub, [])
-    for x, y in zip(a[:3], b[:3]):
+    for x in a[:3]:
         assert x.shape == (1, 1, 260, 346) and torch.isfinite(x).all()
     assert (a[0] - b[0]).abs().max() < 1e-4 and (a[2] - b[2]).abs().max() < 1e-4
     assert ((a[1] - b[1]).abs().max() / 1000) < 1e-4
@@ -108,8 +107,8 @@ def test_a_few_training_steps_reduce_each_stage_loss(tiny_data):
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
         batch = data.batch(np.random.default_rng(stage), 4, 32, TINY.sub_windows)
 
-        def loss_now():  # the MI loss samples its latents: same noise before and after
-            torch.manual_seed(100)
+        def loss_now(model=model, batch=batch, stage=stage):
+            torch.manual_seed(100)  # the MI loss samples its latents: same noise each time
             with torch.no_grad():
                 loss, terms = stage_losses(model, batch, stage, True)
             return float(loss), terms.get("deblur_db", 0.0)

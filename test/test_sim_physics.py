@@ -14,9 +14,9 @@ from evif_ros.sim.scene import Scene
 W, H = 346, 260
 
 
-def _run(scenario, seed, duration_s, step_ns=1_000_000, cfg=DvsConfig()):
+def _run(scenario, seed, duration_s, step_ns=1_000_000, cfg=None):
     scene = Scene(SCENARIOS[scenario], seed)
-    dvs = DvsSimulator(cfg, np.random.default_rng(seed))
+    dvs = DvsSimulator(cfg or DvsConfig(), np.random.default_rng(seed))
     chunks, frames = [], []
     for k in range(int(duration_s * 1e9 / step_ns) + 1):
         rad, _ = scene.render(k * step_ns * 1e-9)

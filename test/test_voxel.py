@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from evif_ros.core.events import make_events
-from evif_ros.core.voxel import (VoxelSpec, normalize_nonzero, polarity_voxel_grid, scer,
-                                 voxel_grid)
+from evif_ros.core.voxel import VoxelSpec, normalize_nonzero, polarity_voxel_grid, scer, voxel_grid
 
 H, W = 6, 7
 

@@ -92,4 +92,5 @@ def test_libcaer_bit_layout():
     word = (5 << 17) | (7 << 2) | (1 << 1) | 1
     payload = np.array([(word, 3)], dtype=wire.LIBCAER_DTYPE).view(np.uint8)
     ev = wire.decode_libcaer(payload, 1_000_000)
-    assert (int(ev["x"][0]), int(ev["y"][0]), int(ev["p"][0]), int(ev["t"][0])) == (5, 7, 1, 1_003_000)
+    got = (int(ev["x"][0]), int(ev["y"][0]), int(ev["p"][0]), int(ev["t"][0]))
+    assert got == (5, 7, 1, 1_003_000)

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -187,8 +186,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            row = {"iter": it + 1, "loss": float(loss.detach()), "wall_s": round(time.time() - t0, 1),
-                   **terms}
+            row = {"iter": it + 1, "loss": float(loss.detach()),
+                   "wall_s": round(time.time() - t0, 1), **terms}
             if writer is None:
                 writer = csv.DictWriter(fh, fieldnames=list(row))
                 if new_log:

@@ -12,17 +12,27 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from evif_ros import topics
 from evif_ros.bags import EVENT_PACKET, events_from_any, open_bag, typestore
-from evif_ros.core import wire
 from evif_ros.errors import EvifError, InputFileError, LayoutError
-from evif_ros.nodes.common import (CLOCK_QOS, EVENTS_BEST_EFFORT, RELIABLE_SENSOR_QOS,
-                                   SENSOR_QOS, TRIGGERS_QOS, rclpy_msgs)
+from evif_ros.nodes.common import (
+    CLOCK_QOS,
+    EVENTS_BEST_EFFORT,
+    RELIABLE_SENSOR_QOS,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    close_nodes,
+    init_rclpy,
+    join_worker,
+    rclpy_msgs,
+    spin_until_stopped,
+)
+from evif_ros.nodes.stop import handle_stop_signals
 
 
 def message_class(msgtype: str):
@@ -126,7 +136,8 @@ class Replayer(Node):
                 else:
                     self._publisher(conn.topic, conn.msgtype)
         self.delay_s = delay_s
-        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="replay", daemon=True)
         self.thread.start()
 
     def _publisher(self, topic: str, msgtype: str):
@@ -136,28 +147,32 @@ class Replayer(Node):
         return self.pubs[topic]
 
     def _loop(self) -> None:
-        time.sleep(self.delay_s)
         try:
-            while rclpy.ok():
+            if self._stop.wait(self.delay_s):
+                return
+            while not self._stop.is_set():
                 self._play_once()
                 if not self.loop:
                     break
         except EvifError as exc:
             self.get_logger().error(str(exc))
-        self.done.set()
+        finally:
+            self.done.set()  # also on an unexpected error: the caller must not wait forever
+
+    def stop(self) -> None:
+        self._stop.set()
+        join_worker(self, self.thread)
 
     def _play_once(self) -> None:
         with open_bag(self.bag) as reader:
             start_wall = time.monotonic()
             t0 = None
             for conn, t_log, raw in reader.messages():
-                if not rclpy.ok():
-                    return
                 if t0 is None:
                     t0 = t_log
                 due = start_wall + (t_log - t0) * 1e-9 / self.rate
-                if (delay := due - time.monotonic()) > 0:
-                    time.sleep(delay)
+                if self._stop.wait(max(due - time.monotonic(), 0.0)):
+                    return
                 clock = Clock()
                 clock.clock = self.mt.header(t_log, "").stamp
                 self.clock.publish(clock)
@@ -182,42 +197,37 @@ def _chunks(ev, size: int = 10_000):
 
 
 def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, int]:
-    """Record until Ctrl-C (or ``duration_s``); returns message counts per topic."""
-    rclpy.init()
+    """Record until Ctrl-C/SIGTERM (or ``duration_s``); returns message counts per topic."""
+    handle_stop_signals()
+    init_rclpy()
     node = None
     try:
         node = Recorder(out, wanted)
-        t0 = time.monotonic()
-        while rclpy.ok() and (duration_s <= 0 or time.monotonic() - t0 < duration_s):
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_stopped(executor, timeout_s=duration_s if duration_s > 0 else float("inf"))
     finally:
         counts = dict(node.counts) if node else {}
         if node is not None:
             node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        close_nodes([node] if node is not None else [])
     return counts
 
 
 def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.0) -> int:
-    """Replay a bag until it ends (or Ctrl-C); returns messages published."""
+    """Replay a bag until it ends (or Ctrl-C/SIGTERM); returns messages published."""
     if rate <= 0:
         raise EvifError(f"--rate must be positive, got {rate}")
-    rclpy.init()
+    handle_stop_signals()
+    init_rclpy()
     node = None
     try:
         node = Replayer(bag, rate, loop, delay_s=delay_s)
-        while rclpy.ok() and not node.done.is_set():
-            rclpy.spin_once(node, timeout_sec=0.1)
-        time.sleep(0.5)  # let reliable writers deliver the tail
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_stopped(executor, node.done.is_set)
+        if node.done.is_set():
+            time.sleep(0.5)  # let reliable writers deliver the tail
         return node.published
-    except KeyboardInterrupt:
-        return node.published if node else 0
     finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        close_nodes([node] if node is not None else [])

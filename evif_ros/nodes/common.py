@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -9,15 +10,23 @@ from typing import Any, Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy, DurabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from rclpy.signals import SignalHandlerOptions
 
 from evif_ros import topics
 from evif_ros.errors import EvifError
 from evif_ros.msgs import MsgTypes
+from evif_ros.nodes.stop import STOP, handle_stop_signals
 
 # Events: a deep queue so bursts survive; best effort by default (sensor data), reliable on
 # request (lossless recording, tests, benchmarks).
@@ -95,14 +104,17 @@ class SafePublisher:
 
 
 class Diagnostics:
-    """Periodic ``/diagnostics`` status built from a callable returning key/values."""
+    """Periodic ``/diagnostics`` status built from a callable returning key/values.
+
+    The timer runs on the steady clock: on sim time it would stop with ``/clock`` when a
+    replay ends, which is when the final counts matter most."""
 
     def __init__(self, node: Node, name: str, values: Callable[[], dict], period_s: float = 1.0):
         self.node, self.name, self.values = node, name, values
         self.pub = node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.level = DiagnosticStatus.OK
         self.message = "ok"
-        node.create_timer(period_s, self.publish)
+        node.create_timer(period_s, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def set(self, level: bytes, message: str) -> None:
         self.level, self.message = level, message
@@ -142,26 +154,65 @@ def rclpy_msgs() -> MsgTypes:
     return MsgTypes.rclpy()
 
 
-def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """rclpy main: build the node, spin until Ctrl-C or shutdown; one-line errors."""
-    rclpy.init(args=args)
-    node = None
+def init_rclpy(args: list[str] | None = None) -> None:
+    """``rclpy.init`` without rclpy's signal handlers: :mod:`evif_ros.nodes.stop` owns
+    SIGINT/SIGTERM so that threads are joined before the context goes away."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+
+def spin_until_stopped(executor: Executor, done: Callable[[], bool] = lambda: False,
+                       timeout_s: float = float("inf")) -> None:
+    """Spin until Ctrl-C/SIGTERM, ``done()``, ``timeout_s`` (wall seconds) or an external
+    shutdown; the 0.1 s slices bound how long a signal waits to be seen."""
+    t0 = time.monotonic()
     try:
-        node = node_factory()
-        rclpy.spin(node)
+        while (not STOP.is_set() and rclpy.ok() and not done()
+               and time.monotonic() - t0 < timeout_s):
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
+        pass
+
+
+def join_worker(node: Node, thread: threading.Thread, timeout_s: float = 8.0) -> None:
+    """Join a node's worker thread before the node is destroyed. A thread that will not
+    stop (a device call that never returns) ends the process with exit code 1 rather than
+    letting interpreter shutdown tear it down mid-call, which segfaults."""
+    if thread is threading.current_thread() or not thread.is_alive():
+        return
+    thread.join(timeout_s)
+    if thread.is_alive():
+        print(f"{node.get_name()}: thread '{thread.name}' did not stop within {timeout_s:g} s;"
+              " exiting", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def close_nodes(nodes: list[Node]) -> None:
+    """Stop every node's threads (``stop()``), then destroy the nodes and shut rclpy down."""
+    for node in nodes:
+        stop = getattr(node, "stop", None)
+        if stop is not None:
+            stop()
+    for node in nodes:
+        node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """A node's ``main()``: spin until Ctrl-C/SIGTERM, then stop its threads and exit 0;
+    configuration errors are one line on stderr and exit code 2."""
+    handle_stop_signals()
+    init_rclpy(args)
+    nodes: list[Node] = []
+    try:
+        if STOP.is_set():  # interrupted while importing
+            return 0
+        nodes.append(node_factory())
+        executor = SingleThreadedExecutor()
+        executor.add_node(nodes[0])
+        spin_until_stopped(executor)
     except EvifError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        pass
-    except rclpy.executors.ExternalShutdownException:
-        pass
     finally:
-        if node is not None:
-            stop = getattr(node, "stop", None)
-            if stop:
-                stop()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        close_nodes(nodes)
     return 0

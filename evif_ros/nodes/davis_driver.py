@@ -17,8 +17,19 @@ from sensor_msgs.msg import Image, Imu, PointCloud2, TimeReference
 from evif_ros import topics
 from evif_ros.core.events import EventPacker
 from evif_ros.errors import EvifError
-from evif_ros.nodes.common import (CLOCK_QOS, SENSOR_QOS, TRIGGERS_QOS, Diagnostics, Rate,
-                                   SafePublisher, declare, events_qos, rclpy_msgs, run)
+from evif_ros.nodes.common import (
+    CLOCK_QOS,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    Diagnostics,
+    Rate,
+    SafePublisher,
+    declare,
+    events_qos,
+    join_worker,
+    rclpy_msgs,
+    run,
+)
 from evif_ros.sim.rig import synthetic_rig_config
 
 SOURCES = ("synthetic", "aedat4", "live")
@@ -164,6 +175,7 @@ class DavisDriver(Node):
 
     def stop(self) -> None:
         self._stop.set()
+        join_worker(self, self.thread)
 
 
 def main(args=None) -> int:

@@ -16,8 +16,15 @@ from evif_ros.core.events import merge_sorted
 from evif_ros.core.render import events_image
 from evif_ros.errors import LayoutError
 from evif_ros.msgs import events_from_msg
-from evif_ros.nodes.common import (EVENTS_BEST_EFFORT, SENSOR_QOS, Diagnostics,
-                                   SafePublisher, declare, rclpy_msgs, run)
+from evif_ros.nodes.common import (
+    EVENTS_BEST_EFFORT,
+    SENSOR_QOS,
+    Diagnostics,
+    SafePublisher,
+    declare,
+    rclpy_msgs,
+    run,
+)
 
 
 class EventRenderer(Node):

@@ -27,8 +27,18 @@ from evif_ros.core.sync import ExposureSynchronizer
 from evif_ros.errors import LayoutError
 from evif_ros.inference import EvifRunner
 from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
-from evif_ros.nodes.common import (RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS, Diagnostics,
-                                   SafePublisher, declare, events_qos, rclpy_msgs, run)
+from evif_ros.nodes.common import (
+    RELIABLE_SENSOR_QOS,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    Diagnostics,
+    SafePublisher,
+    declare,
+    events_qos,
+    join_worker,
+    rclpy_msgs,
+    run,
+)
 from evif_ros.paths import share_file
 
 STAGES = ("voxelize", "model", "publish")
@@ -189,6 +199,7 @@ class EvifNode(Node):
 
     def stop(self) -> None:
         self._stop.set()
+        join_worker(self, self.worker)
 
 
 def main(args=None) -> int:

@@ -18,8 +18,16 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from evif_ros import topics
 from evif_ros.errors import EvifError
-from evif_ros.nodes.common import (RELIABLE_SENSOR_QOS, SENSOR_QOS, Diagnostics, SafePublisher, declare,
-                                   rclpy_msgs, run)
+from evif_ros.nodes.common import (
+    RELIABLE_SENSOR_QOS,
+    SENSOR_QOS,
+    Diagnostics,
+    SafePublisher,
+    declare,
+    join_worker,
+    rclpy_msgs,
+    run,
+)
 
 SOURCES = ("synthetic", "recording", "v4l2")
 
@@ -124,6 +132,7 @@ class IrDriver(Node):
 
     def stop(self) -> None:
         self._stop.set()
+        join_worker(self, self.thread)
 
 
 def main(args=None) -> int:

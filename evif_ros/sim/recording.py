@@ -15,8 +15,7 @@ from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.core.metrics import psnr
 from evif_ros.errors import InputFileError
 from evif_ros.msgs import MsgTypes
-from evif_ros.sim.rig import (ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig,
-                              Trigger)
+from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
 
 @dataclass
