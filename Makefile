@@ -5,21 +5,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# DDS must never leave this machine; each make invocation gets its own domain.
+# launch, launch_ros, ros2cli as wheels (not on PyPI); installed into .venv when present
+ROS2_CLI ?= ../shared/ros2-cli/wheels
+
+# DDS must never leave this machine; each make invocation gets its own domain (10-99)
+# unless the caller chose one.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
-export ROS_DOMAIN_ID ?= 57
+ifeq ($(origin ROS_DOMAIN_ID),undefined)
+ROS_DOMAIN_ID := $(shell echo $$(( RANDOM % 90 + 10 )))
+endif
+export ROS_DOMAIN_ID
 export PYTHONDONTWRITEBYTECODE := 1
 
 DEMO_OUT ?= demo_out
 
-.PHONY: all venv demo test bench clean
+.PHONY: all venv demo test lint bench clean
 
 all: test
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
+$(STAMP): requirements-nonros.txt requirements.txt requirements-dev.txt constraints.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	if [ -d $(ROS2_CLI) ]; then \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(ROS2_CLI)/*.whl; fi
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -28,11 +37,16 @@ demo: $(STAMP)
 	$(VENV)/bin/evif demo --out $(DEMO_OUT)
 
 test: $(STAMP)
+	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID)"
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q test
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) scripts/bench_voxel.py
 	$(PY) scripts/bench_sim.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info
+	rm -rf $(VENV) $(DEMO_OUT) build install log *.egg-info

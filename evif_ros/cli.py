@@ -78,7 +78,7 @@ def _record(args: argparse.Namespace) -> None:
 def _replay(args: argparse.Namespace) -> None:
     from evif_ros.nodes.bag_tools import replay
 
-    n = replay(Path(args.bag), args.rate, args.loop, args.delay)
+    n = replay(Path(args.bag), args.rate, args.loop, args.delay, args.wait_for)
     print(f"replayed {n} messages from {args.bag}")
 
 
@@ -280,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true")
     p.add_argument("--delay", type=float, default=1.0,
                    help="seconds between creating publishers and the first message")
+    p.add_argument("--wait-for", action="append", default=[], metavar="NODE",
+                   help="hold playback until this node has subscribed to something "
+                        "(e.g. evif_node, which subscribes once its model is loaded); "
+                        "repeatable")
     p.set_defaults(func=_replay)
 
     p = sub.add_parser("train", help="progressive training of the EVIF networks")

@@ -7,12 +7,12 @@ graph as rig.launch.py minus the drivers (evif_ros.graph, source "bag").
 import os
 
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from evif_ros.graph import load_params, source_overrides
-from launch import LaunchDescription
 
 SHARE = get_package_share_directory("evif_ros")
 
@@ -26,8 +26,11 @@ def _nodes(context):
     over["evif_node"]["device"] = get("device")
     # colcon installs console scripts in lib/evif_ros, not on PATH
     evif = os.path.join(get_package_prefix("evif_ros"), "lib", "evif_ros", "evif")
-    actions = [ExecuteProcess(cmd=[evif, "replay", get("bag"), "--rate", get("rate")],
-                              output="screen")]
+    # playback starts once evif_node has loaded its model and subscribed, so the first
+    # IR frames are not published to nobody
+    actions = [ExecuteProcess(cmd=[evif, "replay", get("bag"), "--rate", get("rate"),
+                                   "--wait-for", "evif_node"],
+                              name="evif_replay", output="screen")]
     for name in nodes:
         p = {**params.get(name, {}), **over.get(name, {}), "use_sim_time": True}
         actions.append(Node(package="evif_ros", executable=name, name=name, output="screen",

@@ -8,8 +8,11 @@ up with every IR frame (raise it on a GPU).
 
 import os
 
-from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
-                                         get_package_share_directory)
+from ament_index_python.packages import (
+    PackageNotFoundError,
+    get_package_prefix,
+    get_package_share_directory,
+)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration

@@ -77,17 +77,20 @@ def run_in(ws: Path, command: str, timeout: float = 120) -> subprocess.Completed
 
 @dataclass
 class Launch:
-    """A ``ros2 launch`` in its own session (process group), output to a log file."""
+    """A ``ros2 launch ARGS`` (or another ``command``) in its own session (process group),
+    output to a log file."""
 
     ws: Path
     args: str
     log: Path
+    command: str = ""
     proc: subprocess.Popen | None = None
     started: float = field(default_factory=time.monotonic)
 
     def __enter__(self) -> Launch:
         self.log_file = open(self.log, "w")  # noqa: SIM115 - closed in __exit__
-        self.proc = subprocess.Popen(in_workspace(self.ws, f"ros2 launch {self.args}"),
+        command = self.command or f"ros2 launch {self.args}"
+        self.proc = subprocess.Popen(in_workspace(self.ws, command),
                                      env=env(), stdout=self.log_file,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         return self

@@ -190,6 +190,22 @@ def test_malformed_events_are_dropped_counted_and_node_keeps_running(ros):
         probe.destroy_node()
 
 
+def test_diagnostics_run_on_wall_time_when_no_clock_is_published(ros):
+    """With use_sim_time and no /clock (a replay that has ended), ROS-time timers never
+    fire; /diagnostics must keep coming."""
+    probe = Probe()
+    try:
+        with nodes(("event_renderer", {"use_sim_time": True})) as procs:
+            seen = []
+            probe.create_subscription(DiagnosticArray, topics.DIAGNOSTICS,
+                                      lambda m: seen.append(m), 10)
+            assert spin_until(probe, lambda: len(seen) >= 3, 30), len(seen)
+            assert procs[0].poll() is None
+            assert all(m.header.stamp.sec == 0 for m in seen)  # sim time: no clock yet
+    finally:
+        probe.destroy_node()
+
+
 def test_unreadable_files_do_not_kill_drivers(ros, tmp_path):
     junk = tmp_path / "junk.aedat4"
     junk.write_bytes(b"not an aedat4 file")

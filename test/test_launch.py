@@ -1,5 +1,5 @@
-"""Launch files parse and name only executables, parameters and files the package installs
-(launch/launch_ros are not installable here, so the files are checked statically)."""
+"""Launch files name only executables, parameters and files the package installs (the
+launch files run for real in test_ros2_tools.py)."""
 
 import ast
 import re

@@ -117,7 +117,8 @@ class Replayer(Node):
     """Publishes a bag's topics with their recorded timing and /clock."""
 
     def __init__(self, bag: Path, rate: float = 1.0, loop: bool = False,
-                 convert_events: bool = True, delay_s: float = 1.0):
+                 convert_events: bool = True, delay_s: float = 1.0,
+                 wait_for: tuple[str, ...] = ()):
         super().__init__("evif_replay")
         self.bag, self.rate, self.loop = Path(bag), rate, loop
         self.convert_events = convert_events
@@ -136,6 +137,7 @@ class Replayer(Node):
                 else:
                     self._publisher(conn.topic, conn.msgtype)
         self.delay_s = delay_s
+        self.wait_for = tuple(wait_for)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="replay", daemon=True)
         self.thread.start()
@@ -148,7 +150,7 @@ class Replayer(Node):
 
     def _loop(self) -> None:
         try:
-            if self._stop.wait(self.delay_s):
+            if not self._wait_for_nodes() or self._stop.wait(self.delay_s):
                 return
             while not self._stop.is_set():
                 self._play_once()
@@ -162,6 +164,22 @@ class Replayer(Node):
     def stop(self) -> None:
         self._stop.set()
         join_worker(self, self.thread)
+
+    def _subscribed(self, name: str) -> bool:
+        try:
+            return bool(self.get_subscriber_names_and_types_by_node(name, "/"))
+        except Exception:  # noqa: BLE001 - rclpy raises NodeNameNonExistentError until seen
+            return False
+
+    def _wait_for_nodes(self) -> bool:
+        """Hold playback until every ``wait_for`` node has subscribed; False when stopped."""
+        for name in self.wait_for:
+            if not self._subscribed(name):
+                self.get_logger().info(f"waiting for node '{name}' to subscribe")
+            while not self._subscribed(name):
+                if self._stop.wait(0.1):
+                    return False
+        return True
 
     def _play_once(self) -> None:
         with open_bag(self.bag) as reader:
@@ -214,7 +232,8 @@ def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, i
     return counts
 
 
-def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.0) -> int:
+def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.0,
+           wait_for: list[str] | tuple[str, ...] = ()) -> int:
     """Replay a bag until it ends (or Ctrl-C/SIGTERM); returns messages published."""
     if rate <= 0:
         raise EvifError(f"--rate must be positive, got {rate}")
@@ -222,7 +241,7 @@ def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.
     init_rclpy()
     node = None
     try:
-        node = Replayer(bag, rate, loop, delay_s=delay_s)
+        node = Replayer(bag, rate, loop, delay_s=delay_s, wait_for=tuple(wait_for))
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_stopped(executor, node.done.is_set)
