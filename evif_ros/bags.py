@@ -14,9 +14,11 @@ from evif_ros.errors import InputFileError, LayoutError
 from evif_ros.msgs import events_from_msg, stamp_to_ns
 
 EVENT_PACKET = "event_camera_msgs/msg/EventPacket"
+# upstream: ros-event-camera/event_camera_msgs, msg_ros2/EventPacket.msg. Bags that store
+# their message definitions (mcap, newer sqlite3) are read with their own instead.
 EVENT_PACKET_DEF = """std_msgs/Header header
-uint16 height
-uint16 width
+uint32 height
+uint32 width
 uint64 seq
 uint64 time_base
 string encoding

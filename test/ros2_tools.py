@@ -92,7 +92,8 @@ class Launch:
         command = self.command or f"ros2 launch {self.args}"
         self.proc = subprocess.Popen(in_workspace(self.ws, command),
                                      env=env(), stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_default_sigint)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -104,20 +105,31 @@ class Launch:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def interrupt(self, group: bool, timeout: float = 40.0) -> int:
+    def interrupt(self, group: bool, timeout: float = 40.0) -> int | None:
         """Ctrl-C: SIGINT to the launch process, or to its whole process group as a
-        terminal does; returns the launch's exit code."""
+        terminal does; returns the launch's exit code (None: still running after
+        ``timeout`` seconds)."""
         if group:
             os.killpg(self.proc.pid, signal.SIGINT)
         else:
             self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def group_alive(self) -> list[int]:
         """PIDs still in the launch's process group."""
         out = subprocess.run(["ps", "-o", "pid=", "-g", str(self.proc.pid)],
                              capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
+
+
+def _default_sigint() -> None:
+    """A runner started in the background (``nohup ... &``) passes SIGINT on as *ignored*,
+    and Python then installs no Ctrl-C handler at all: give the child a terminal's
+    default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def echo_once(ws: Path, topic: str, msgtype: str, timeout: float) -> subprocess.CompletedProcess:

@@ -116,7 +116,11 @@ def decode(data, stamp_ns: int, source: str = "PointCloud2") -> np.ndarray:
 
 # libcaer_driver's event_camera_msgs/EventPacket, encoding "libcaer": 8 bytes per event,
 # little-endian uint32 data (bit0 valid, bit1 polarity, bits 2-16 y, bits 17-31 x) then
-# int32 timestamp (us); t_ns = time_base + ts * 1000.
+# int32 timestamp (us); t_ns = time_base + ts * 1000. The timestamp holds the low 31 bits of
+# the sensor clock: where it decreases inside a packet the clock has rolled over (every
+# 2^31 us, about 36 min) and later events are 2^31 us further on, as event_camera_codecs
+# decodes them.
+LIBCAER_ROLLOVER_US = 1 << 31
 LIBCAER_DTYPE = np.dtype([("data", "<u4"), ("ts", "<i4")])
 
 
@@ -127,6 +131,10 @@ def decode_libcaer(data, time_base_ns: int, source: str = "EventPacket") -> np.n
         raise LayoutError(
             f"{source}: libcaer payload of {buf.size} bytes is not a multiple of 8")
     rec = buf.view(LIBCAER_DTYPE)
+    ts_us = rec["ts"].astype(np.int64)
+    if ts_us.size > 1:  # rollovers counted over every event, valid or not
+        wraps = np.concatenate(([0], np.cumsum(ts_us[1:] < ts_us[:-1])))
+        ts_us += wraps * LIBCAER_ROLLOVER_US
     word = rec["data"]
     valid = (word & 1).astype(bool)
     word = word[valid]
@@ -134,7 +142,7 @@ def decode_libcaer(data, time_base_ns: int, source: str = "EventPacket") -> np.n
     ev["x"] = word >> 17
     ev["y"] = (word >> 2) & 0x7FFF
     ev["p"] = (word >> 1) & 1
-    ev["t"] = rec["ts"][valid].astype(np.int64) * 1000 + np.int64(time_base_ns)
+    ev["t"] = ts_us[valid] * 1000 + np.int64(time_base_ns)
     return ev
 
 
@@ -144,5 +152,5 @@ def encode_libcaer(events: np.ndarray, time_base_ns: int) -> np.ndarray:
     rec["data"] = (1 | (events["p"].astype(np.uint32) << 1)
                    | (events["y"].astype(np.uint32) << 2)
                    | (events["x"].astype(np.uint32) << 17))
-    rec["ts"] = (events["t"] - time_base_ns) // 1000
+    rec["ts"] = ((events["t"] - time_base_ns) // 1000) % LIBCAER_ROLLOVER_US
     return rec.view(np.uint8)
