@@ -67,7 +67,7 @@ def _calibrate(args: argparse.Namespace) -> None:
 
 
 def _record(args: argparse.Namespace) -> None:
-    from evif_ros.nodes.bag_tools import record
+    from evif_ros.nodes.recorder import record
 
     counts = record(Path(args.out), args.topics, args.duration)
     total = sum(counts.values())
@@ -76,7 +76,7 @@ def _record(args: argparse.Namespace) -> None:
 
 
 def _replay(args: argparse.Namespace) -> None:
-    from evif_ros.nodes.bag_tools import replay
+    from evif_ros.nodes.replayer import replay
 
     n = replay(Path(args.bag), args.rate, args.loop, args.delay, args.wait_for)
     print(f"replayed {n} messages from {args.bag}")

@@ -159,7 +159,7 @@ def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
         nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed,
                             duration=max(duration_s, 1.0) if source == "sim" else 10.0)
         if source == "bag":
-            from evif_ros.nodes.bag_tools import Replayer
+            from evif_ros.nodes.replayer import Replayer
             nodes.append(Replayer(Path(file)))
         spin_nodes(nodes, lambda: False, duration_s if duration_s > 0 else float("inf"))
     finally:

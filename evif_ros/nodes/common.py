@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -148,6 +149,15 @@ class Rate:
             if now - self.t0 >= 1.0:
                 self.value = (self.n - self.n0) / (now - self.t0)
                 self.t0, self.n0 = now, self.n
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/Image' -> the rclpy class; EvifError if not installed."""
+    pkg, kind, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+    except (ImportError, AttributeError):
+        raise EvifError(f"message type {msgtype} is not installed here") from None
 
 
 def rclpy_msgs() -> MsgTypes:

@@ -1,116 +1,43 @@
-"""Record and replay rosbag2 files without ros2cli: ``evif record`` / ``evif replay``.
+"""evif_replay: publishes a rosbag2 with its recorded timing and ``/clock``
+(``evif replay``); libcaer_driver ``EventPacket`` topics become ``/davis/events``
+PointCloud2 packets.
 
-Both move serialized CDR bytes (no deserialisation on the hot path) through rosbags.
-Replay keeps the recorded timing (scaled by ``rate``), publishes ``/clock`` and turns
-libcaer_driver ``EventPacket`` topics into ``/davis/events`` PointCloud2 packets.
+Serialized bytes are published as they are (no deserialisation) except event packets,
+which are decoded and re-packed. ``wait_for`` holds playback until the named nodes have
+subscribed (``replay.launch.py`` waits for ``evif_node``).
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from pathlib import Path
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from evif_ros import topics
-from evif_ros.bags import EVENT_PACKET, events_from_any, open_bag, typestore
-from evif_ros.errors import EvifError, InputFileError, LayoutError
+from evif_ros.bags import EVENT_PACKET, events_from_any, open_bag
+from evif_ros.errors import EvifError, LayoutError
 from evif_ros.nodes.common import (
     CLOCK_QOS,
-    EVENTS_BEST_EFFORT,
     RELIABLE_SENSOR_QOS,
-    SENSOR_QOS,
     TRIGGERS_QOS,
     close_nodes,
     init_rclpy,
     join_worker,
+    message_class,
     rclpy_msgs,
     spin_until_stopped,
 )
 from evif_ros.nodes.stop import handle_stop_signals
 
 
-def message_class(msgtype: str):
-    """'sensor_msgs/msg/Image' -> the rclpy class; EvifError if not installed."""
-    pkg, kind, name = msgtype.split("/")
-    try:
-        return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
-    except (ImportError, AttributeError):
-        raise EvifError(f"message type {msgtype} is not installed here") from None
-
-
-def subscribe_qos(topic: str):
-    if topic == topics.TRIGGERS:
-        return TRIGGERS_QOS
-    return EVENTS_BEST_EFFORT if topic == topics.EVENTS else SENSOR_QOS
-
-
 def publish_qos(topic: str):
     if topic == topics.TRIGGERS:
         return TRIGGERS_QOS
     return RELIABLE_SENSOR_QOS  # a reliable writer serves reliable and best-effort readers
-
-
-class Recorder(Node):
-    """Writes the given topics (default: every DESIGN.md topic seen) to an mcap bag."""
-
-    def __init__(self, out: Path, wanted: list[str]):
-        super().__init__("evif_recorder")
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
-        out = Path(out)
-        if out.exists():
-            raise InputFileError(f"{out}: already exists; choose a new --out")
-        self.store = typestore()
-        self.writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
-        self.writer.open()
-        self.lock = threading.Lock()
-        self.wanted = set(wanted) if wanted else set(topics.TYPES) | {topics.CLOCK}
-        self.conns: dict[str, object] = {}
-        self.counts: dict[str, int] = {}
-        self.create_timer(0.2, self._discover)
-        self._discover()
-
-    def _discover(self) -> None:
-        for name, types in self.get_topic_names_and_types():
-            if name in self.wanted and name not in self.conns and types:
-                msgtype = types[0]
-                with self.lock:
-                    self.conns[name] = self.writer.add_connection(name, msgtype,
-                                                                  typestore=self.store)
-                self.counts[name] = 0
-                self.create_subscription(message_class(msgtype), name,
-                                         lambda raw, n=name: self._on(n, raw),
-                                         self._matching_qos(name), raw=True)
-                self.get_logger().info(f"recording {name} ({msgtype})")
-
-    def _matching_qos(self, topic: str):
-        """Like `ros2 bag record`: reliable when every publisher offers it (lossless),
-        else best effort (so best-effort publishers still match)."""
-        qos = subscribe_qos(topic)
-        pubs = self.get_publishers_info_by_topic(topic)
-        if pubs and all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in pubs):
-            qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
-                             reliability=ReliabilityPolicy.RELIABLE,
-                             durability=qos.durability)
-        return qos
-
-    def _on(self, topic: str, raw: bytes) -> None:
-        with self.lock:
-            if self.writer is not None:
-                self.writer.write(self.conns[topic], self.get_clock().now().nanoseconds, raw)
-                self.counts[topic] += 1
-
-    def close(self) -> None:
-        with self.lock:
-            if self.writer is not None:
-                self.writer.close()  # metadata written: the bag is complete
-                self.writer = None
 
 
 class Replayer(Node):
@@ -214,24 +141,6 @@ def _chunks(ev, size: int = 10_000):
     return [ev[i:i + size] for i in range(0, ev.size, size)] if ev.size else []
 
 
-def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, int]:
-    """Record until Ctrl-C/SIGTERM (or ``duration_s``); returns message counts per topic."""
-    handle_stop_signals()
-    init_rclpy()
-    node = None
-    try:
-        node = Recorder(out, wanted)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until_stopped(executor, timeout_s=duration_s if duration_s > 0 else float("inf"))
-    finally:
-        counts = dict(node.counts) if node else {}
-        if node is not None:
-            node.close()
-        close_nodes([node] if node is not None else [])
-    return counts
-
-
 def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.0,
            wait_for: list[str] | tuple[str, ...] = ()) -> int:
     """Replay a bag until it ends (or Ctrl-C/SIGTERM); returns messages published."""
@@ -250,3 +159,17 @@ def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.
         return node.published
     finally:
         close_nodes([node] if node is not None else [])
+
+
+def main(args=None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(prog="evif_replay", description=__doc__.splitlines()[0])
+    ap.add_argument("bag")
+    ap.add_argument("--rate", type=float, default=1.0)
+    ns = ap.parse_args(args)
+    print(f"replayed {replay(Path(ns.bag), ns.rate)} messages")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

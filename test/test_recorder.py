@@ -1,0 +1,94 @@
+"""`evif record` keeps every message sent after it started: a burst right after start, both
+QoS kinds, and a bag that is complete after Ctrl-C, a double Ctrl-C or SIGTERM."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Imu, PointCloud2
+
+from evif_ros import topics
+from evif_ros.bags import open_bag
+from evif_ros.core.events import make_events
+from evif_ros.msgs import MsgTypes
+
+pytestmark = pytest.mark.timeout(180)
+EVIF = str(Path(sys.executable).parent / "evif")
+RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000,
+                      reliability=ReliabilityPolicy.RELIABLE)
+BEST_EFFORT = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2000,
+                         reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def start_recorder(out: Path, log: Path) -> subprocess.Popen:
+    with open(log, "w") as f:
+        proc = subprocess.Popen([EVIF, "record", "--out", str(out)], stdout=f,
+                                stderr=subprocess.STDOUT)
+    t0 = time.monotonic()
+    while f"recording {topics.IMU}" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() - t0 < 60, log.read_text()
+        time.sleep(0.05)
+    return proc
+
+
+def wait_matched(node, pubs, timeout=30.0) -> None:
+    t0 = time.monotonic()
+    while not all(p.get_subscription_count() >= 1 for p in pubs):
+        assert time.monotonic() - t0 < timeout, "recorder never matched"
+        rclpy.spin_once(node, timeout_sec=0.05)
+
+
+def counts(bag: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open_bag(bag) as reader:
+        for conn, _, _ in reader.messages():
+            out[conn.topic] = out.get(conn.topic, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("stop", ["sigint", "sigint-twice", "sigterm"])
+def test_recorder_keeps_everything_sent_after_start(ros, tmp_path, stop):
+    out = tmp_path / "bag"
+    proc = start_recorder(out, tmp_path / "rec.log")
+    node = rclpy.create_node("burst_publisher")
+    mt = MsgTypes.rclpy()
+    try:
+        imu = node.create_publisher(Imu, topics.IMU, RELIABLE)  # as `evif replay` offers
+        aps_like = node.create_publisher(Imu, topics.IMU, BEST_EFFORT)  # as the drivers do
+        events = node.create_publisher(PointCloud2, topics.EVENTS, RELIABLE)
+        wait_matched(node, (imu, aps_like, events))
+        for i in range(1000):  # a burst, no pause: deeper than any sensor-data queue
+            imu.publish(mt.imu(10**9 + i * 10**6, "davis", (0.0, 0.0, 0.0), (0.0, 0.0, 9.8)))
+        for i in range(50):
+            aps_like.publish(mt.imu(2 * 10**9 + i * 10**7, "davis", (0.0,) * 3, (0.0,) * 3))
+            time.sleep(0.005)
+        rng = np.random.default_rng(0)
+        for i in range(40):  # 10k-event packets (90 KB), as davis_driver cuts them
+            t = 3 * 10**9 + i * 10**7 + np.sort(rng.integers(0, 10**7, 10_000))
+            ev = make_events(rng.integers(0, 346, t.size), rng.integers(0, 260, t.size), t,
+                             rng.integers(0, 2, t.size))
+            events.publish(mt.events(ev, "davis"))
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # let reliable retransmissions finish
+            rclpy.spin_once(node, timeout_sec=0.05)
+    finally:
+        node.destroy_node()
+    if stop == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGINT)
+        if stop == "sigint-twice":
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+    rc = proc.wait(60)
+    log = (tmp_path / "rec.log").read_text()
+    assert rc == 0 and "Traceback" not in log, log
+    got = counts(out)
+    assert got.get(topics.IMU) == 1050, got  # 1000 reliable + 50 best effort, none twice
+    assert got.get(topics.EVENTS) == 40, got
