@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,10 @@ from evif_ros.core.metrics import psnr
 from evif_ros.errors import InputFileError
 from evif_ros.msgs import MsgTypes
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
+
+# Records come out of the rig at most this much later than their log time (APS frames after
+# their exposure, IR frames after their latency); 100 ms leaves a wide margin.
+REORDER_NS = 100_000_000
 
 
 @dataclass
@@ -117,9 +123,21 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                      for name, msgtype in topics.TYPES.items()
                      if not name.startswith("/evif")}
 
+            # The rig yields records a little out of log-time order (an event packet is
+            # logged at its last event, which can pass the trigger inside its last
+            # millisecond; IR frames arrive with their latency): a reorder buffer writes
+            # each message once nothing earlier can still come.
+            heap: list[tuple[int, int, str, bytes]] = []
+            order = itertools.count()  # ties keep the order of put()
+
             def put(topic: str, msg, log_ns: int) -> None:
                 data = typestore.serialize_cdr(msg, topics.TYPES[topic])
-                writer.write(conns[topic], log_ns, data)
+                heapq.heappush(heap, (log_ns, next(order), topic, data))
+
+            def drain(upto_ns: float) -> None:
+                while heap and heap[0][0] <= upto_ns:
+                    log_ns, _, topic, data = heapq.heappop(heap)
+                    writer.write(conns[topic], log_ns, data)
 
             pending: list[np.ndarray] = []
             pending_start = None
@@ -138,6 +156,9 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                        desc=f"simulate {config.scenario}")
             last_ms = 0
             for rec in rig.run(duration_s):
+                now_ns = int(rec.events["t"][-1]) if isinstance(rec, EventChunk) and \
+                    rec.events.size else getattr(rec, "t_ns", 0)
+                drain(now_ns - REORDER_NS)
                 if isinstance(rec, EventChunk):
                     ev = rec.events
                     if pending_start is None:
@@ -178,6 +199,7 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                     stats.ir_frames += 1
                     stats.ir_psnr_db.append(psnr_counts(rec.counts, rec.sharp_counts))
             flush_events()
+            drain(float("inf"))
             bar.update(bar.total - last_ms)
             bar.close()
     finally:
