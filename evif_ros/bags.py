@@ -3,6 +3,8 @@ libcaer_driver (``event_camera_msgs/msg/EventPacket``)."""
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -36,9 +38,58 @@ def typestore():
     return store
 
 
+def cut_short(path: Path) -> Path | None:
+    """The mcap file of a rosbag2 directory whose recorder died before closing it (no
+    ``metadata.yaml``: SIGKILL, power loss), else None."""
+    if path.is_dir() and not (path / "metadata.yaml").exists():
+        files = sorted(path.glob("*.mcap"))
+        if len(files) == 1:
+            return files[0]
+    return None
+
+
+def recover_mcap(src: Path, dest: Path) -> int:
+    """Copy every complete record of a truncated mcap file into a new rosbag2 at ``dest``
+    (the recorder writes 1 MiB chunks as they fill, so all but the last, open chunk
+    survive); returns the number of messages recovered."""
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import TypesysError, get_types_from_msg
+
+    schemas: dict[int, Schema] = {}
+    conns: dict[int, object] = {}
+    count = 0
+    store = typestore()
+    with open(src, "rb") as f, Writer(dest, version=9,
+                                      storage_plugin=StoragePlugin.MCAP) as writer:
+        try:
+            for record in StreamReader(f).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel) and record.schema_id in schemas:
+                    schema = schemas[record.schema_id]
+                    msgdef = schema.data.decode()
+                    if schema.encoding == "ros2msg" and msgdef:
+                        try:  # the bag's own definition, when it differs from ours
+                            store.register(get_types_from_msg(msgdef, schema.name))
+                        except TypesysError:
+                            pass
+                    conns[record.id] = writer.add_connection(record.topic, schema.name,
+                                                             typestore=store)
+                elif isinstance(record, Message) and record.channel_id in conns:
+                    writer.write(conns[record.channel_id], record.log_time, record.data)
+                    count += 1
+        except Exception:  # noqa: BLE001 - the cut: a truncated record, whatever it raises
+            pass
+    return count
+
+
 @contextmanager
 def open_bag(path: Path) -> Iterator:
-    """A rosbags AnyReader over a bag directory or a single ``.mcap`` file."""
+    """A rosbags AnyReader over a bag directory or a single ``.mcap`` file. A bag whose
+    recorder was killed (no ``metadata.yaml``) is read as far as it got, through a
+    recovered copy in a temporary directory (a warning says so)."""
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import ReaderError
 
@@ -47,11 +98,19 @@ def open_bag(path: Path) -> Iterator:
         path = path.parent / path.stem  # rig.mcap written by `evif simulate`
     if not path.exists():
         raise InputFileError(f"{path}: no such bag")
-    try:
-        with AnyReader([path], default_typestore=typestore()) as reader:
-            yield reader
-    except (ReaderError, OSError) as exc:
-        raise InputFileError(f"{path}: not a readable rosbag2 ({exc})") from exc
+    shown = path
+    with tempfile.TemporaryDirectory(prefix="evif_recovered_") as tmp:
+        if (mcap_file := cut_short(path)) is not None:
+            n = recover_mcap(mcap_file, Path(tmp) / "bag")
+            logging.getLogger("evif_ros").warning(
+                "%s: no metadata.yaml (recording cut short); read %d messages up to the "
+                "last complete chunk", path, n)
+            path = Path(tmp) / "bag"
+        try:
+            with AnyReader([path], default_typestore=typestore()) as reader:
+                yield reader
+        except (ReaderError, OSError) as exc:
+            raise InputFileError(f"{shown}: not a readable rosbag2 ({exc})") from exc
 
 
 def events_from_any(msg, msgtype: str, topic: str) -> np.ndarray:

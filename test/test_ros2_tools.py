@@ -86,7 +86,7 @@ def test_package_xml_declares_what_the_code_imports_and_launches():
     py_deps = {d for d in exec_deps if d.startswith("python3-")}
     assert py_deps <= set(keys), py_deps - set(keys)
     assert {keys[d] for d in py_deps} <= imported
-    pip_only = {"torch", "dv_processing", "rosbags"}
+    pip_only = {"torch", "dv_processing", "rosbags", "mcap"}
     assert imported - ros - {keys[d] for d in py_deps} - pip_only == set()
     assert "rviz2" in (ROOT / "launch" / "rig.launch.py").read_text()
 
