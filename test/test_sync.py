@@ -81,8 +81,10 @@ def test_missed_pulse_and_dropped_frame_do_not_shift_later_pairs():
     windows = feed(sync, items)
     good = [t for j, t in enumerate(trig) if j not in missed | dropped]
     check_windows(windows, ev, good)
-    # stragglers resolve once the clock moves on
-    feed(sync, [(0, "events", make_events([0], [0], [int(ev["t"][-1]) + 10**10], [1]))])
+    # stragglers resolve once the clock moves on (in steps: one packet far ahead would be
+    # an outlier)
+    feed(sync, [(0, "events", make_events([0], [0], [int(ev["t"][-1]) + k * 10**9], [1]))
+                for k in (1, 2, 3)])
     assert sync.stats.unpaired_frames == len(missed)
     assert sync.stats.orphan_triggers == len(dropped)
 
@@ -188,3 +190,51 @@ def test_triggers_running_ahead_of_an_event_backlog_do_not_cut_windows_short():
     assert early == []
     windows = feed(sync, front[3:] + back)
     check_windows(windows, ev, trig)
+
+
+def _with_outliers(items, every=10):
+    """One far-off stamp per ``every`` packets (stale and future in turn) and a stale
+    trigger now and then, as a corrupt driver or bag would produce; returns the items and
+    how many bad packets and triggers went in."""
+    out, n, bad_triggers = [], 0, 0
+    for it in items:
+        out.append(it)
+        if it[1] == "events":
+            n += 1
+            if n % every == 0:
+                shift = -30 * 10**9 if (n // every) % 2 else 60 * 10**9
+                p = it[2].copy()
+                p["t"] += shift
+                out.append((it[0], "events", p))
+            if n % (3 * every) == 0:
+                out.append((it[0], "trigger", it[0] - 20 * 10**9))
+                bad_triggers += 1
+    return out, n // every, bad_triggers
+
+
+def test_single_outliers_are_dropped_and_counted_not_a_reset():
+    ev, items, trig, _ = make_stream(seed=8)
+    sync = ExposureSynchronizer(cfg())
+    noisy, bad_packets, bad_triggers = _with_outliers(items)
+    t_end = int(ev["t"][-1])
+    noisy.append((t_end, "events", make_events([1], [1], [t_end + 1], [0])))  # a clean tail
+    noisy.append((t_end, "trigger", t_end + 2))
+    windows = feed(sync, noisy)
+    check_windows(windows, ev, trig)  # every window, as without the outliers
+    assert sync.stats.resets == 0
+    assert bad_packets >= 40 and bad_triggers >= 10
+    assert sync.stats.outlier_packets == bad_packets
+    assert sync.stats.outlier_triggers == bad_triggers
+
+
+def test_a_sustained_jump_is_a_reset_that_keeps_the_new_data():
+    """A bag that loops: after ``jump_confirm`` packets on the new clock the synchronizer
+    resets and takes them; nothing of the second pass is lost."""
+    ev1, items1, trig1, _ = make_stream(seed=9, duration_ns=500_000_000)
+    ev2, items2, trig2, _ = make_stream(seed=9, duration_ns=500_000_000, t0=9_000_000_000)
+    sync = ExposureSynchronizer(cfg())
+    w1 = feed(sync, items1)
+    w2 = feed(sync, items2)
+    assert sync.stats.resets == 1 and sync.stats.outlier_packets == 0
+    check_windows(w1, ev1, trig1)
+    check_windows(w2, ev2, trig2)

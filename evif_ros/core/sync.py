@@ -9,8 +9,11 @@ that window, so a missed pulse or a dropped frame never shifts later pairs.
 
 A window is emitted once the event stream has passed its end.
 Buffers are sized by time and capped in events; late, duplicate and out-of-order input is
-accepted where it still can be and counted; a jump backwards in time (camera reset, bag
-loop) resets the synchronizer.
+accepted where it still can be and counted. An input far off the running clock (more than
+``jump_back_ns`` behind it or ``jump_forward_ns`` ahead) is held: a single one is an outlier
+(a corrupt stamp), dropped and counted; when ``jump_confirm`` consecutive inputs of the same
+stream agree on the new clock (camera reset, bag loop, a long gap) the synchronizer resets
+and takes them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import numpy as np
 from evif_ros.core.events import merge_sorted, recon_edges, slice_time, split_windows
 from evif_ros.errors import ConfigError
 
+_NEVER = int(np.iinfo(np.int64).min)  # no input on this clock yet
+
 
 @dataclass(frozen=True)
 class SyncConfig:
@@ -37,7 +42,9 @@ class SyncConfig:
     buffer_ns: int = 1_000_000_000  # event history kept
     max_events: int = 40_000_000  # hard cap on buffered events (flood protection)
     frame_timeout_ns: int = 2_000_000_000  # event-clock wait for a frame (fast replays)
-    jump_back_ns: int = 500_000_000  # a step back this large is a reset
+    jump_back_ns: int = 500_000_000  # a step back this large is a reset or an outlier
+    jump_forward_ns: int = 5_000_000_000  # a step ahead this large, the same
+    jump_confirm: int = 3  # consecutive far-off inputs that make a reset
     max_pending: int = 64  # pending frames / triggers kept at most
 
     def __post_init__(self) -> None:
@@ -48,6 +55,8 @@ class SyncConfig:
             raise ConfigError(f"latency_ns must be 0 <= min <= max, got {self.latency_ns}")
         if self.sub_windows < 1:
             raise ConfigError(f"sub_windows must be >= 1, got {self.sub_windows}")
+        if self.jump_confirm < 1:
+            raise ConfigError(f"jump_confirm must be >= 1, got {self.jump_confirm}")
 
     @property
     def span_ns(self) -> int:
@@ -70,6 +79,8 @@ class SyncStats:
     orphan_triggers: int = 0  # dropped frame: no frame for the trigger
     ambiguous_pairs: int = 0
     dropped_pending: int = 0
+    outlier_packets: int = 0  # one packet far off the clock, dropped
+    outlier_triggers: int = 0
     resets: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -170,6 +181,8 @@ class ExposureSynchronizer:
     def __init__(self, config: SyncConfig = SyncConfig()):
         self.cfg = config
         self.stats = SyncStats()
+        self._held_events: list[np.ndarray] = []  # far-off packets awaiting confirmation
+        self._held_triggers: list[int] = []
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -177,9 +190,9 @@ class ExposureSynchronizer:
         self.triggers: list[int] = []  # unpaired, sorted
         self.frames: list[_Frame] = []  # unpaired, by host stamp
         self.ready: list[tuple[int, _Frame]] = []  # paired, sorted by trigger
-        self.watermark = np.iinfo(np.int64).min  # newest event time
-        self.trigger_mark = np.iinfo(np.int64).min  # newest trigger time
-        self.emitted_until = np.iinfo(np.int64).min
+        self.watermark = _NEVER  # newest event time
+        self.trigger_mark = _NEVER  # newest trigger time
+        self.emitted_until = _NEVER
         self._seq = 0
         # recently paired stamps, so that a repeat after emission is still a duplicate
         self.recent_triggers: deque[int] = deque(maxlen=256)
@@ -191,12 +204,44 @@ class ExposureSynchronizer:
         self._reset_state()
 
     # --- inputs ---------------------------------------------------------------------
+    def _far_off(self, t_first: int, t_last: int, ref: int) -> bool:
+        return ref != _NEVER and (t_last < ref - self.cfg.jump_back_ns
+                                  or t_first > ref + self.cfg.jump_forward_ns)
+
+    def _agree(self, times: list[int]) -> bool:
+        """Held inputs on one consistent new clock (each close to the one before)."""
+        return all(-self.cfg.jump_back_ns <= b - a <= self.cfg.jump_forward_ns
+                   for a, b in zip(times, times[1:]))
+
     def add_events(self, events: np.ndarray) -> list[ExposureWindow]:
         if events.size == 0:
             return []
         first, last = int(events["t"][0]), int(events["t"][-1])
-        if last < self.watermark - self.cfg.jump_back_ns:
-            self.reset()
+        if self._far_off(first, last, self.watermark):
+            held = self._held_events
+            held.append(events)
+            if not self._agree([int(e["t"][0]) for e in held]):
+                self.stats.outlier_packets += len(held) - 1
+                del held[:-1]
+            if len(held) < self.cfg.jump_confirm:
+                return []
+            packets, self._held_events = held, []
+            return self._restart(packets, [])
+        self.stats.outlier_packets += len(self._held_events)
+        self._held_events = []
+        return self._take_events(events)
+
+    def _restart(self, packets: list[np.ndarray], triggers: list[int]) -> list[ExposureWindow]:
+        """A sustained jump: reset, then take what was held of both streams (the other
+        stream is usually on its way to the same new clock)."""
+        self.reset()
+        packets, self._held_events = packets + self._held_events, []
+        triggers, self._held_triggers = triggers + self._held_triggers, []
+        out = [w for p in packets for w in self._take_events(p)]
+        return out + [w for t in sorted(triggers) for w in self.add_trigger(t)]
+
+    def _take_events(self, events: np.ndarray) -> list[ExposureWindow]:
+        first, last = int(events["t"][0]), int(events["t"][-1])
         dup, ooo = self.buffer.insert(events)
         if dup:
             self.stats.duplicate_packets += 1
@@ -213,10 +258,23 @@ class ExposureSynchronizer:
 
     def add_trigger(self, t_ns: int) -> list[ExposureWindow]:
         t_ns = int(t_ns)
-        if t_ns < self.watermark - self.cfg.jump_back_ns:
-            self.reset()
-        if t_ns < self.trigger_mark - self.cfg.jump_back_ns:
-            self.reset()
+        # against the trigger clock once there is one, else against the events
+        ref = self.trigger_mark if self.trigger_mark != _NEVER else self.watermark
+        if self._far_off(t_ns, t_ns, ref):
+            held = self._held_triggers
+            held.append(t_ns)
+            if not self._agree(held):
+                self.stats.outlier_triggers += len(held) - 1
+                del held[:-1]
+            if len(held) < self.cfg.jump_confirm:
+                return []
+            triggers, self._held_triggers = held, []
+            return self._restart([], triggers)
+        self.stats.outlier_triggers += len(self._held_triggers)
+        self._held_triggers = []
+        return self._take_trigger(t_ns)
+
+    def _take_trigger(self, t_ns: int) -> list[ExposureWindow]:
         i = bisect.bisect_left(self.triggers, t_ns)
         if (i < len(self.triggers) and self.triggers[i] == t_ns) or t_ns in self.recent_triggers:
             self.stats.duplicate_triggers += 1
