@@ -137,8 +137,13 @@ class MsgTypes:
 
 
 # --- readers (either flavour) ---------------------------------------------------------
-def events_from_msg(msg, topic: str = "PointCloud2") -> np.ndarray:
-    """PointCloud2 -> event array; LayoutError (naming ``topic``) on any other layout."""
+def events_from_msg(msg, topic: str = "PointCloud2", max_events: int | None = None
+                    ) -> np.ndarray:
+    """PointCloud2 -> event array; LayoutError (naming ``topic``) on any other layout or,
+    with ``max_events``, on a packet larger than that (checked before decoding)."""
+    if max_events is not None and msg.width * msg.height > max_events:
+        raise LayoutError(f"{topic}: packet of {msg.width * msg.height} events exceeds "
+                          f"max_packet_events={max_events}")
     wire.check_layout(msg.fields, msg.point_step, msg.height, msg.width, msg.is_bigendian,
                       len(msg.data), source=topic)
     return wire.decode(_buffer(msg.data), stamp_to_ns(msg.header.stamp), source=topic)

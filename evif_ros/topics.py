@@ -4,6 +4,7 @@ EVENTS = "/davis/events"
 TRIGGERS = "/davis/triggers"
 APS = "/davis/image_raw"
 IMU = "/davis/imu"
+DAVIS_INFO = "/davis/camera_info"  # the event sensor's size (width, height); latched
 IR_IMAGE = "/ir/image_raw"
 IR_INFO = "/ir/camera_info"
 FUSED = "/evif/fused"
@@ -23,6 +24,7 @@ TYPES = {
     TRIGGERS: "sensor_msgs/msg/TimeReference",
     APS: "sensor_msgs/msg/Image",
     IMU: "sensor_msgs/msg/Imu",
+    DAVIS_INFO: "sensor_msgs/msg/CameraInfo",
     IR_IMAGE: "sensor_msgs/msg/Image",
     IR_INFO: "sensor_msgs/msg/CameraInfo",
     GT_VISIBLE: "sensor_msgs/msg/Image",

@@ -87,7 +87,7 @@ def test_n_frames_in_n_fused_out_with_exposure_stamps(ros, tiny_model, rig_strea
             assert img.shape == (260, 346)
         assert feeder.out[topics.IR_DEBLURRED][0].encoding == "mono16"
         out = procs[0].stdout.read()
-        assert out.count("dropping ir message") == 1 and "rgb8" in out
+        assert out.count("dropping ir:") == 1 and "rgb8" in out
     finally:
         feeder.destroy_node()
 
@@ -103,3 +103,135 @@ def test_missing_or_corrupt_model_is_a_clear_startup_error(tmp_path, content):
     assert res.returncode == 2
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and "Traceback" not in res.stderr
+
+
+def _bad_messages(mt, rng, t_ns: int, max_events: int):
+    """One malformed message of every kind (and the counter each one must land in)."""
+    from sensor_msgs.msg import PointField
+
+    from evif_ros.core.events import make_events
+    ok = make_events([1, 2], [3, 4], [t_ns, t_ns + 1], [1, 0])
+    wrong_fields = mt.events(ok, "davis")
+    wrong_fields.fields = [PointField(name="x", offset=0, datatype=PointField.FLOAT32,
+                                      count=1)]
+    truncated = mt.events(ok, "davis")
+    truncated.data = bytes(truncated.data)[:-3]
+    big = np.zeros(max_events + 1, dtype=ok.dtype)
+    big["t"] = t_ns
+    oversize = mt.events(big, "davis")
+    stray = mt.events(make_events([400, 500], [10, 300], [t_ns, t_ns], [1, 1]), "davis")
+    rgb = mt.image(np.zeros((256, 320, 3), np.uint8), "rgb8", t_ns, "ir")
+    small = mt.image(np.zeros((8, 8), np.uint16), "mono16", t_ns, "ir")
+    far = int(rng.integers(-10**15, 10**15)) + 10**16  # far off and not on one clock
+    trigger = mt.time_reference(far, "davis", "ext")
+    return [("ev", wrong_fields, "dropped_events"), ("ev", truncated, "dropped_events"),
+            ("ev", oversize, "dropped_events"), ("ev", stray, "dropped_events_out_of_range"),
+            ("ir", rgb, "dropped_ir"), ("ir", small, "dropped_ir"),
+            ("trig", trigger, "sync_outlier_triggers")]
+
+
+def test_fuzz_thousands_of_malformed_messages_between_valid_traffic(ros, tiny_model,
+                                                                     rig_stream):
+    """>= 1,000 malformed messages of every kind, interleaved with a valid stream: the node
+    stays up, still serves every window, and counts each drop by reason."""
+    max_events = 5000
+    feeder = Feeder()
+    rng = np.random.default_rng(0)
+    expected: dict[str, int] = {}
+    try:
+        with nodes(evif_node(tiny_model, max_packet_events=max_events)) as procs:
+            assert spin_until(feeder, lambda: feeder.ir.get_subscription_count() > 0
+                              and feeder.ev.get_subscription_count() > 0, 30)
+            spin_until(feeder, lambda: False, 1.0)
+            pubs = {"ev": feeder.ev, "ir": feeder.ir, "trig": feeder.trig}
+            chunks = [r for r in rig_stream if isinstance(r, EventChunk)]
+            per_chunk = -(-1000 // len(chunks))  # >= 1000 of each kind overall
+            n_frames = 0
+            for rec in rig_stream:
+                feeder.play([rec])
+                n_frames += isinstance(rec, IrFrame)
+                if isinstance(rec, EventChunk):
+                    for _ in range(per_chunk):
+                        for kind, msg, counter in _bad_messages(
+                                feeder.mt, rng, int(rec.events["t"][0]), max_events):
+                            pubs[kind].publish(msg)
+                            expected[counter] = expected.get(counter, 0) + (
+                                2 if counter.endswith("out_of_range") else 1)
+                    # paced: reliable KEEP_LAST writers overwrite what a flooded reader has
+                    # not taken yet, which would lose valid messages too
+                    spin_until(feeder, lambda: False, 0.03)
+            from evif_ros.core.events import make_events
+            tail_t = int(chunks[-1].events["t"][-1])
+            feeder.ev.publish(feeder.mt.events(make_events([0], [0], [tail_t + 10**8], [1]),
+                                               "davis"))
+            feeder.trig.publish(feeder.mt.time_reference(tail_t + 10**8, "davis", "ext"))
+            assert spin_until(feeder, lambda: min(map(len, feeder.out.values())) >= n_frames,
+                              180), ({k: len(v) for k, v in feeder.out.items()}, feeder.diag)
+
+            def counted():
+                d = feeder.diag
+                return all(d.get(k) == str(v) for k, v in expected.items())
+            assert spin_until(feeder, counted, 30), (expected, feeder.diag)
+            assert procs[0].poll() is None
+            assert all(v >= 1000 for k, v in expected.items() if k != "dropped_events"), \
+                expected
+            assert "last_drop_events_out_of_range" in feeder.diag
+        out = procs[0].stdout.read()
+        assert "Traceback" not in out
+    finally:
+        feeder.destroy_node()
+
+
+def test_other_sensor_size_is_a_counted_drop_named_in_diagnostics(ros, tiny_model):
+    """A 640x480 event camera against the 346x260 calibration: no silent crop. evif_node
+    drops and counts the events and reports ERROR naming both sizes; event_renderer
+    draws the whole 640x480 sensor."""
+    from sensor_msgs.msg import CameraInfo
+
+    from evif_ros.core.events import make_events
+    from evif_ros.nodes.common import SENSOR_INFO_QOS
+    feeder = Feeder()
+    info = feeder.create_publisher(CameraInfo, topics.DAVIS_INFO, SENSOR_INFO_QOS)
+    info.publish(feeder.mt.camera_info(640, 480, np.zeros((3, 3)), 0, "davis"))
+    status, images = {}, []
+    feeder.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: status.update(
+        {s.name: (s.level, s.message) for s in m.status}), 10)
+    feeder.create_subscription(Image, topics.EVENTS_IMAGE, images.append, SENSOR_QOS)
+    try:
+        with nodes(evif_node(tiny_model), ("event_renderer", {"rate": 20.0})) as procs:
+            assert spin_until(feeder, lambda: feeder.ev.get_subscription_count() >= 2, 30)
+            spin_until(feeder, lambda: False, 1.5)  # the latched size reaches both
+            rng = np.random.default_rng(0)
+            n = 0
+            for k in range(20):
+                t = 10**9 + k * 10**6 + np.arange(1000)
+                ev = make_events(rng.integers(0, 640, t.size), rng.integers(0, 480, t.size),
+                                 t, rng.integers(0, 2, t.size))
+                feeder.ev.publish(feeder.mt.events(ev, "davis"))
+                n += ev.size
+                spin_until(feeder, lambda: False, 0.02)
+            assert spin_until(feeder, lambda: feeder.diag.get("dropped_events_sensor_size")
+                              == str(n), 30), feeder.diag
+            assert spin_until(feeder, lambda: any(
+                k.startswith("evif_node") and "640x480" in v[1] and "346x260" in v[1]
+                and v[0] == b"\x02" for k, v in status.items()), 10), status
+            assert spin_until(feeder, lambda: images and image_from_msg(images[-1]).shape
+                              == (480, 640, 3), 10)
+            assert all(p.poll() is None for p in procs)
+    finally:
+        feeder.destroy_node()
+
+
+def test_davis_driver_publishes_its_sensor_size(ros):
+    from sensor_msgs.msg import CameraInfo
+
+    from evif_ros.nodes.common import SENSOR_INFO_QOS
+    probe = rclpy.create_node("size_probe")
+    got = []
+    probe.create_subscription(CameraInfo, topics.DAVIS_INFO, got.append, SENSOR_INFO_QOS)
+    try:
+        with nodes(("davis_driver", {"source": "synthetic", "duration": 0.2, "rate": 0.0})):
+            assert spin_until(probe, lambda: got, 30)
+        assert (got[0].width, got[0].height) == (346, 260)
+    finally:
+        probe.destroy_node()

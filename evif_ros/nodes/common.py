@@ -39,6 +39,10 @@ EVENTS_RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
 TRIGGERS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                           reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# The sensor size: one message, kept for late joiners.
+SENSOR_INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                             reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
                                  reliability=ReliabilityPolicy.RELIABLE)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image, Imu, PointCloud2, TimeReference
+from sensor_msgs.msg import CameraInfo, Image, Imu, PointCloud2, TimeReference
 
 from evif_ros import topics
 from evif_ros.core.events import EventPacker
 from evif_ros.errors import EvifError
 from evif_ros.nodes.common import (
     CLOCK_QOS,
+    SENSOR_INFO_QOS,
     SENSOR_QOS,
     TRIGGERS_QOS,
     Diagnostics,
@@ -80,6 +82,7 @@ class DavisDriver(Node):
         self.pub_trig = SafePublisher(self, TimeReference, topics.TRIGGERS, TRIGGERS_QOS)
         self.pub_aps = SafePublisher(self, Image, topics.APS, SENSOR_QOS)
         self.pub_imu = SafePublisher(self, Imu, topics.IMU, SENSOR_QOS)
+        self.pub_info = SafePublisher(self, CameraInfo, topics.DAVIS_INFO, SENSOR_INFO_QOS)
         self.pub_clock = (SafePublisher(self, Clock, topics.CLOCK, CLOCK_QOS)
                           if p["publish_clock"] else None)
         self.rate = Rate()
@@ -144,7 +147,12 @@ class DavisDriver(Node):
         end_ns = 0
         packer = EventPacker(span, p["packet_max_events"])
         try:
-            for batch in self._open_source():
+            source = self._open_source()
+            # the sensor size travels with the events: consumers check it against theirs
+            # (K stays zero: uncalibrated, as CameraInfo defines it)
+            self.pub_info.publish(self.mt.camera_info(source.width, source.height,
+                                                      np.zeros((3, 3)), 0, fid))
+            for batch in source:
                 if self._stop.is_set():
                     return
                 # events before the triggers of the same batch: a trigger on the wire

@@ -1,15 +1,18 @@
 """event_renderer: /davis/events -> /evif/events_image (bgr8) at a fixed rate, for RViz.
 
-Each image shows the events received since the previous one (ON blue, OFF red).
-Malformed event messages are dropped, counted and logged once per reason.
+Each image shows the events received since the previous one (ON blue, OFF red), at the
+sensor size of ``/davis/camera_info`` (the ``width``/``height`` parameters until one
+arrives). Malformed event messages are dropped, counted and logged once per reason; events
+outside the image are counted, not cropped silently.
 """
 
 from __future__ import annotations
 
 import threading
 
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
-from sensor_msgs.msg import Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from evif_ros import topics
 from evif_ros.core.events import merge_sorted
@@ -18,6 +21,7 @@ from evif_ros.errors import LayoutError
 from evif_ros.msgs import events_from_msg
 from evif_ros.nodes.common import (
     EVENTS_BEST_EFFORT,
+    SENSOR_INFO_QOS,
     SENSOR_QOS,
     Diagnostics,
     SafePublisher,
@@ -31,8 +35,11 @@ class EventRenderer(Node):
     def __init__(self, **kwargs):
         super().__init__("event_renderer", **kwargs)
         rate = declare(self, "rate", 30.0, "Images per second", lo=0.1, hi=1000.0)
-        self.width = declare(self, "width", 346, "Sensor width (px)", lo=1, hi=4096)
-        self.height = declare(self, "height", 260, "Sensor height (px)", lo=1, hi=4096)
+        self.width = declare(self, "width", 346, "Sensor width (px) until /davis/camera_info "
+                             "says otherwise", lo=1, hi=4096)
+        self.height = declare(self, "height", 260, "Sensor height (px) until "
+                              "/davis/camera_info says otherwise", lo=1, hi=4096)
+        self.out_of_range = 0
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
         self.pending = []
@@ -41,10 +48,16 @@ class EventRenderer(Node):
         self._reasons: set[str] = set()
         self.pub = SafePublisher(self, Image, topics.EVENTS_IMAGE, SENSOR_QOS)
         self.create_subscription(PointCloud2, topics.EVENTS, self._on_events, EVENTS_BEST_EFFORT)
+        self.create_subscription(CameraInfo, topics.DAVIS_INFO, self._on_info, SENSOR_INFO_QOS)
         self.create_timer(1.0 / rate, self._render)
-        Diagnostics(self, "event_renderer", lambda: {
+        self.diag = Diagnostics(self, "event_renderer", lambda: {
             "received_packets": self.received, "dropped_packets": self.dropped,
-            "images": self.pub.sent})
+            "out_of_range_events": self.out_of_range, "width": self.width,
+            "height": self.height, "images": self.pub.sent})
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        if msg.width and msg.height:
+            self.width, self.height = int(msg.width), int(msg.height)
 
     def _on_events(self, msg: PointCloud2) -> None:
         try:
@@ -67,6 +80,11 @@ class EventRenderer(Node):
             return
         ev = merge_sorted(*chunks)
         inside = (ev["x"] < self.width) & (ev["y"] < self.height)
+        if not inside.all():
+            self.out_of_range += int(ev.size - inside.sum())
+            self.diag.set(DiagnosticStatus.WARN, f"{self.out_of_range} events outside the "
+                          f"{self.width}x{self.height} image (set width/height or publish "
+                          f"{topics.DAVIS_INFO})")
         img = events_image(ev[inside], self.width, self.height)
         self.pub.publish(self.mt.image(img, "bgr8", int(ev["t"][-1]), topics.DAVIS_FRAME))
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
-from sensor_msgs.msg import Image, PointCloud2, TimeReference
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, TimeReference
 
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration
@@ -29,6 +29,7 @@ from evif_ros.inference import EvifRunner
 from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import (
     RELIABLE_SENSOR_QOS,
+    SENSOR_INFO_QOS,
     SENSOR_QOS,
     TRIGGERS_QOS,
     Diagnostics,
@@ -77,6 +78,10 @@ class EvifNode(Node):
         self.threads = declare(self, "threads", 0, "torch CPU threads (0 = default)", lo=0,
                                hi=256)
         self.frame_id = declare(self, "frame_id", topics.DAVIS_FRAME, "Output frame id")
+        # a DAVIS346 at its 12 MEv/s peak puts 60k events in a 5 ms packet
+        self.max_packet_events = declare(self, "max_packet_events", 2_000_000,
+                                         "Drop (and count) event packets larger than this",
+                                         lo=1, hi=100_000_000)
         if self.threads:
             torch.set_num_threads(self.threads)
         self.calib = load_calibration(calib_path or share_file("calibration",
@@ -94,6 +99,8 @@ class EvifNode(Node):
         self.wake = threading.Event()
         self.last_start_ns: int | None = None
         self.counts = collections.Counter()
+        self.last_reason: dict[str, str] = {}
+        self.sensor_size: tuple[int, int] | None = None  # from /davis/camera_info
         self.latency = Latency()
         self._logged: set[str] = set()
         self.pub_fused = SafePublisher(self, Image, topics.FUSED, SENSOR_QOS)
@@ -102,6 +109,8 @@ class EvifNode(Node):
         self.create_subscription(PointCloud2, topics.EVENTS, self._on_events,
                                  events_qos(reliable_events))
         self.create_subscription(TimeReference, topics.TRIGGERS, self._on_trigger, TRIGGERS_QOS)
+        self.create_subscription(CameraInfo, topics.DAVIS_INFO, self._on_sensor_info,
+                                 SENSOR_INFO_QOS)
         self.create_subscription(Image, topics.IR_IMAGE, self._on_ir,
                                  RELIABLE_SENSOR_QOS if reliable_ir else SENSOR_QOS)
         self.diag = Diagnostics(self, "evif", self._diag_values)
@@ -110,18 +119,52 @@ class EvifNode(Node):
         self.worker.start()
 
     # --- inputs (executor thread) ---------------------------------------------------
-    def _drop(self, kind: str, exc: Exception) -> None:
-        self.counts[f"dropped_{kind}"] += 1
+    def _drop(self, kind: str, exc: Exception | str, n: int = 1) -> None:
+        """Count a drop by kind, log the first of each kind, keep the last reason for
+        /diagnostics."""
+        self.counts[f"dropped_{kind}"] += n
+        self.last_reason[kind] = str(exc)
         if kind not in self._logged:
             self._logged.add(kind)
-            self.get_logger().warning(f"dropping {kind} message: {exc}")
+            self.get_logger().warning(f"dropping {kind}: {exc}")
+
+    def _on_sensor_info(self, msg: CameraInfo) -> None:
+        self.sensor_size = (int(msg.width), int(msg.height))
+        if self.sensor_size != self.calib.davis_size:
+            self.get_logger().error(self._size_mismatch())
+
+    def _size_mismatch(self) -> str:
+        w, h = self.sensor_size
+        cw, ch = self.calib.davis_size
+        return (f"{topics.DAVIS_INFO}: event sensor is {w}x{h}, the calibration expects "
+                f"{cw}x{ch}: events dropped (set calibration:= for this camera)")
 
     def _on_events(self, msg: PointCloud2) -> None:
         try:
-            ev = events_from_msg(msg, topics.EVENTS)
+            ev = events_from_msg(msg, topics.EVENTS, max_events=self.max_packet_events)
         except LayoutError as exc:
             return self._drop("events", exc)
-        self._queue(self.sync.add_events(ev))
+        if self.sensor_size is not None and self.sensor_size != self.calib.davis_size:
+            return self._drop("events_sensor_size", self._size_mismatch(), ev.size)
+        ev = self._clean(ev)
+        if ev.size:
+            self._queue(self.sync.add_events(ev))
+
+    def _clean(self, ev):
+        """Events outside the calibrated sensor are dropped and counted, never cropped
+        silently; an unsorted packet is sorted (and counted)."""
+        w, h = self.calib.davis_size
+        inside = (ev["x"] < w) & (ev["y"] < h)
+        if not inside.all():
+            n = int(ev.size - inside.sum())
+            self._drop("events_out_of_range", f"{topics.EVENTS}: {n} events outside the "
+                       f"calibrated {w}x{h} sensor (x up to {int(ev['x'].max())}, y up to "
+                       f"{int(ev['y'].max())})", n)
+            ev = ev[inside]
+        if ev.size > 1 and (np.diff(ev["t"]) < 0).any():
+            self.counts["unsorted_packets"] += 1
+            ev = ev[np.argsort(ev["t"], kind="stable")]
+        return ev
 
     def _on_trigger(self, msg: TimeReference) -> None:
         self._queue(self.sync.add_trigger(stamp_to_ns(msg.header.stamp)))
@@ -186,13 +229,18 @@ class EvifNode(Node):
 
     def _diag_values(self) -> dict:
         vals = dict(self.counts)
+        vals.update({f"last_drop_{k}": v[:200] for k, v in self.last_reason.items()})
         vals.update({f"latency_{s}_p50_ms": self.latency.percentile(s, 50)
                      for s in STAGES + ("total",)})
         vals.update({f"latency_{s}_p95_ms": self.latency.percentile(s, 95)
                      for s in STAGES + ("total",)})
         vals.update({f"sync_{k}": v for k, v in self.sync.stats.as_dict().items() if v})
         vals["device"] = self.device
-        if vals.get("dropped_windows"):
+        if self.sensor_size is not None and self.sensor_size != self.calib.davis_size:
+            self.diag.set(DiagnosticStatus.ERROR, self._size_mismatch())
+        elif vals.get("dropped_events_out_of_range"):
+            self.diag.set(DiagnosticStatus.WARN, self.last_reason["events_out_of_range"])
+        elif vals.get("dropped_windows"):
             self.diag.set(DiagnosticStatus.WARN, "inference slower than the IR rate: "
                           "dropping oldest windows")
         return vals

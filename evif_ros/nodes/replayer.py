@@ -23,6 +23,7 @@ from evif_ros.errors import EvifError, LayoutError
 from evif_ros.nodes.common import (
     CLOCK_QOS,
     RELIABLE_SENSOR_QOS,
+    SENSOR_INFO_QOS,
     TRIGGERS_QOS,
     close_nodes,
     init_rclpy,
@@ -37,6 +38,8 @@ from evif_ros.nodes.stop import handle_stop_signals
 def publish_qos(topic: str):
     if topic == topics.TRIGGERS:
         return TRIGGERS_QOS
+    if topic == topics.DAVIS_INFO:
+        return SENSOR_INFO_QOS  # latched, as davis_driver offers it
     return RELIABLE_SENSOR_QOS  # a reliable writer serves reliable and best-effort readers
 
 

@@ -139,6 +139,9 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                     log_ns, _, topic, data = heapq.heappop(heap)
                     writer.write(conns[topic], log_ns, data)
 
+            put(topics.DAVIS_INFO, mt.camera_info(config.dvs.width, config.dvs.height,
+                                                  np.zeros((3, 3)), config.start_ns,
+                                                  topics.DAVIS_FRAME), config.start_ns)
             pending: list[np.ndarray] = []
             pending_start = None
 
