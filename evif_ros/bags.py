@@ -38,12 +38,30 @@ def typestore():
     return store
 
 
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
+def _mcap_complete(path: Path) -> bool:
+    """An mcap file ends with its magic once its writer closed it."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(MCAP_MAGIC)) != MCAP_MAGIC:
+                return True  # not a truncated mcap: let the reader say what it is
+            f.seek(-len(MCAP_MAGIC), 2)
+            return f.read() == MCAP_MAGIC
+    except OSError:
+        return True
+
+
 def cut_short(path: Path) -> Path | None:
-    """The mcap file of a rosbag2 directory whose recorder died before closing it (no
-    ``metadata.yaml``: SIGKILL, power loss), else None."""
-    if path.is_dir() and not (path / "metadata.yaml").exists():
+    """The mcap file of a bag whose writer never closed it (SIGKILL, power loss, a copy
+    that stopped half-way: no ``metadata.yaml`` or no end magic), else None."""
+    if path.is_file() and path.suffix == ".mcap":
+        return None if _mcap_complete(path) else path
+    if path.is_dir():
         files = sorted(path.glob("*.mcap"))
-        if len(files) == 1:
+        if len(files) == 1 and (not (path / "metadata.yaml").exists()
+                                or not _mcap_complete(files[0])):
             return files[0]
     return None
 
@@ -85,13 +103,43 @@ def recover_mcap(src: Path, dest: Path) -> int:
     return count
 
 
+class BagReader:
+    """An opened bag: its connections, messages and deserialisation, with every error of
+    the storage layer turned into one naming the bag (a corrupt sqlite3 page, a bad
+    record) instead of a library traceback."""
+
+    def __init__(self, reader, path: Path):
+        self._reader, self.path = reader, path
+        self.connections = reader.connections
+
+    def messages(self, connections=None) -> Iterator[tuple]:
+        it = iter(self._reader.messages(connections=connections or self.connections))
+        n = 0
+        while True:
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - storage libraries raise many types
+                raise InputFileError(f"{self.path}: unreadable after {n} messages "
+                                     f"({type(exc).__name__}: {exc})") from exc
+            n += 1
+            yield item
+
+    def deserialize(self, raw, msgtype: str):
+        try:
+            return self._reader.deserialize(raw, msgtype)
+        except Exception as exc:  # noqa: BLE001 - a corrupt message, whatever it raises
+            raise LayoutError(f"{self.path}: a {msgtype} message does not deserialize "
+                              f"({type(exc).__name__}: {exc})") from exc
+
+
 @contextmanager
-def open_bag(path: Path) -> Iterator:
-    """A rosbags AnyReader over a bag directory or a single ``.mcap`` file. A bag whose
-    recorder was killed (no ``metadata.yaml``) is read as far as it got, through a
-    recovered copy in a temporary directory (a warning says so)."""
+def open_bag(path: Path) -> Iterator[BagReader]:
+    """A reader over a bag directory or a single ``.mcap`` file. A bag that was never
+    closed (see :func:`cut_short`) is read as far as it got, through a recovered copy in a
+    temporary directory (a warning says so). Errors name the bag."""
     from rosbags.highlevel import AnyReader
-    from rosbags.rosbag2 import ReaderError
 
     path = Path(path)
     if path.is_file() and path.suffix == ".mcap" and (path.parent / path.stem).is_dir():
@@ -103,14 +151,19 @@ def open_bag(path: Path) -> Iterator:
         if (mcap_file := cut_short(path)) is not None:
             n = recover_mcap(mcap_file, Path(tmp) / "bag")
             logging.getLogger("evif_ros").warning(
-                "%s: no metadata.yaml (recording cut short); read %d messages up to the "
-                "last complete chunk", path, n)
+                "%s: never closed (recording cut short); read %d messages up to the last "
+                "complete chunk", shown, n)
             path = Path(tmp) / "bag"
         try:
-            with AnyReader([path], default_typestore=typestore()) as reader:
-                yield reader
-        except (ReaderError, OSError) as exc:
-            raise InputFileError(f"{shown}: not a readable rosbag2 ({exc})") from exc
+            reader = AnyReader([path], default_typestore=typestore())
+            reader.open()
+        except Exception as exc:  # noqa: BLE001 - rosbags, sqlite, yaml, codecs all raise
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputFileError(f"{shown}: not a readable rosbag2 ({reason})") from exc
+        try:
+            yield BagReader(reader, shown)
+        finally:
+            reader.close()
 
 
 def events_from_any(msg, msgtype: str, topic: str) -> np.ndarray:

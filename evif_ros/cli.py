@@ -7,10 +7,48 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from evif_ros.errors import EvifError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``evif train: error: argument --crop: ...``), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind: type, lo: float | None = None, hi: float | None = None,
+            above: bool = False, multiple: int = 1):
+    """argparse type: a finite ``kind`` in ``[lo, hi]`` (``(lo, hi]`` with ``above``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if lo is not None and (value <= lo if above else value < lo):
+            raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {lo:g}")
+        if hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"{text} must be <= {hi:g}")
+        if multiple != 1 and value % multiple:
+            raise argparse.ArgumentTypeError(f"{text} must be a multiple of {multiple}")
+        return value
+    return parse
+
+
+COUNT = _number(int, 1)  # at least one
+NATURAL = _number(int, 0)
+SEED = _number(int, 0, 2**31 - 1)
+POSITIVE = _number(float, 0.0, above=True)
+NONNEGATIVE = _number(float, 0.0)
+FRACTION = _number(float, 0.0, 1.0)
+# crops are cut from the 346x260 sensor and must survive three 2x downsamplings
+CROP = _number(int, 16, 256, multiple=8)
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -217,20 +255,20 @@ def _demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from evif_ros.sim.scenarios import SCENARIOS
 
-    ap = argparse.ArgumentParser(prog="evif", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="evif", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="record the synthetic rig to rig.mcap + davis.aedat4")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--duration", type=float, default=2.0, help="seconds of rig time")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=POSITIVE, default=2.0, help="seconds of rig time")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--scenario", default="day", help=f"one of {', '.join(SCENARIOS)}")
     p.add_argument("--aligned", action="store_true",
                    help="IR camera on the DAVIS grid (default: misaligned, needs calibration)")
-    p.add_argument("--ir-tau-ms", type=float, default=0.0,
+    p.add_argument("--ir-tau-ms", type=NONNEGATIVE, default=0.0,
                    help="microbolometer time constant (0: average of 7 sharp sub-frames)")
-    p.add_argument("--missed-pulses", type=float, default=0.0, help="probability per trigger")
-    p.add_argument("--dropped-frames", type=float, default=0.0, help="probability per frame")
+    p.add_argument("--missed-pulses", type=FRACTION, default=0.0, help="probability per trigger")
+    p.add_argument("--dropped-frames", type=FRACTION, default=0.0, help="probability per frame")
     p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/): "
                    "a real scene under synthesized motion instead of the procedural world")
     p.add_argument("--image", default="", help="with --pairs: the pair's file name "
@@ -242,13 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dataset", help="write training/test samples in shards")
     p.add_argument("--out", required=True)
     p.add_argument("--split", required=True, choices=["train", "test"])
-    p.add_argument("--samples", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    p.add_argument("--samples", type=COUNT, required=True)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--shard-size", type=COUNT, default=32)
+    p.add_argument("--workers", type=COUNT, default=None, help="processes (default: cores)")
     p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/); "
                    "each split draws only from its own images")
-    p.add_argument("--procedural-fraction", type=float, default=0.0,
+    p.add_argument("--procedural-fraction", type=FRACTION, default=0.0,
                    help="with --pairs: share of samples from the procedural world")
     p.add_argument("--randomize-dvs", action="store_true", help="draw contrast thresholds, "
                    "noise and hot pixels per sample over a real DAVIS346's range")
@@ -259,26 +297,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", required=True,
                    help="text file, one pair per line: u_ir v_ir u_davis v_davis")
     p.add_argument("--out", required=True, help="calibration YAML to write")
-    p.add_argument("--threshold", type=float, default=3.0, help="RANSAC inlier threshold, px")
-    p.add_argument("--davis-size", type=int, nargs=2, default=(346, 260), metavar=("W", "H"))
-    p.add_argument("--ir-size", type=int, nargs=2, default=(320, 256), metavar=("W", "H"))
-    p.add_argument("--exposure-ns", type=int, default=25_000_000)
+    p.add_argument("--threshold", type=POSITIVE, default=3.0, help="RANSAC inlier threshold, px")
+    p.add_argument("--davis-size", type=COUNT, nargs=2, default=(346, 260), metavar=("W", "H"))
+    p.add_argument("--ir-size", type=COUNT, nargs=2, default=(320, 256), metavar=("W", "H"))
+    p.add_argument("--exposure-ns", type=COUNT, default=25_000_000)
     p.add_argument("--time-offset-ns", type=int, default=0)
-    p.add_argument("--latency-ns", type=int, nargs=2, default=(0, 30_000_000),
+    p.add_argument("--latency-ns", type=NATURAL, nargs=2, default=(0, 30_000_000),
                    metavar=("MIN", "MAX"))
     p.set_defaults(func=_calibrate)
 
     p = sub.add_parser("record", help="record topics to a rosbag2 (mcap) until Ctrl-C")
     p.add_argument("--out", required=True, help="bag directory to create")
     p.add_argument("topics", nargs="*", help="topics (default: every DESIGN.md topic)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    p.add_argument("--duration", type=NONNEGATIVE, default=0.0, help="stop after S seconds")
     p.set_defaults(func=_record)
 
     p = sub.add_parser("replay", help="publish a bag with its timing and /clock")
     p.add_argument("bag", help="bag directory or .mcap file (libcaer_driver bags too)")
-    p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument("--rate", type=_number(float, 0.0, 100.0, above=True), default=1.0)
     p.add_argument("--loop", action="store_true")
-    p.add_argument("--delay", type=float, default=1.0,
+    p.add_argument("--delay", type=NONNEGATIVE, default=1.0,
                    help="seconds between creating publishers and the first message")
     p.add_argument("--wait-for", action="append", default=[], metavar="NODE",
                    help="hold playback until this node has subscribed to something "
@@ -292,27 +330,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", type=int, required=True, choices=[1, 2, 3])
     p.add_argument("--size", default="lite", choices=["lite", "gpu", "paper"])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=NATURAL, default=0,
                    help="processes that make batches (0: the training process)")
-    p.add_argument("--time-limit", type=float, default=0.0, help="minutes; stop with a "
+    p.add_argument("--time-limit", type=NONNEGATIVE, default=0.0, help="minutes; stop with a "
                    "resumable checkpoint when reached (0: no limit)")
     p.add_argument("--init", help="checkpoint of the previous stage")
-    p.add_argument("--iters", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=96, help="square crop side (multiple of 8)")
-    p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
-    p.add_argument("--decay-from", type=int, default=0, help="cosine-decay the learning "
+    p.add_argument("--iters", type=COUNT, default=1000)
+    p.add_argument("--batch", type=COUNT, default=8)
+    p.add_argument("--crop", type=CROP, default=96, help="square crop side (a multiple of 8, "
+                   "16-256)")
+    p.add_argument("--lr", type=POSITIVE, default=2e-4, help="AdamW learning rate")
+    p.add_argument("--decay-from", type=NATURAL, default=0, help="cosine-decay the learning "
                    "rate from this iteration to --iters (to 5%%); 0 keeps it constant")
     p.add_argument("--no-enhance", action="store_true", help="ablation: no cross-task "
                    "event enhancement")
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
-    p.add_argument("--deblur-weight", type=float, help="weight per dB of the deblurring "
+    p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "
                    "PSNR loss (stages 2-3; default: the recipe's, 0.01)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
@@ -320,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(no events; stands in for NAFNet)")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="TorchScript file to write")
-    p.add_argument("--iters", type=int, default=600)
+    p.add_argument("--iters", type=COUNT, default=600)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_frame_deblur)
 
@@ -341,20 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", default="", help="model without cross-task enhancement")
     p.add_argument("--frame-deblur", default="", help="frame-only deblurring model")
     p.add_argument("--calibration", default="", help="rig calibration (bags)")
-    p.add_argument("--limit", type=int, default=0, help="first N test samples")
+    p.add_argument("--limit", type=NATURAL, default=0, help="first N test samples")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("sim-report", help="simulate every scenario: event rates, blurry-IR "
                        "PSNR, APS exposure, simulator speed, previews")
     p.add_argument("--out", default="demo_out/sim")
-    p.add_argument("--duration", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--duration", type=POSITIVE, default=1.0)
+    p.add_argument("--seed", type=SEED, default=7)
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
                    choices=list(SCENARIOS))
     p.add_argument("--pairs", default="", help="folder of image pairs (vi/, ir/): compare "
                    "that source with the procedural one on test-split exposures")
-    p.add_argument("--samples", type=int, default=16,
+    p.add_argument("--samples", type=COUNT, default=16,
                    help="with --pairs: exposures per scenario and source")
     p.set_defaults(func=_sim_report)
 
@@ -364,18 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sim", metavar="SCENARIO", help="synthetic rig")
     src.add_argument("--aedat4", metavar="FILE", help="an AEDAT4 recording (events only)")
     src.add_argument("--bag", metavar="FILE", help="replay a rosbag2 through the graph")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=NONNEGATIVE, default=0.0, help="stop after S seconds")
+    p.add_argument("--seed", type=SEED, default=0)
     p.set_defaults(func=_rig)
 
     p = sub.add_parser("demo", help="the main job: the synthetic rig through the whole "
                        "graph with the shipped model")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--scenario", default="day", choices=list(SCENARIOS))
-    p.add_argument("--duration", type=float, default=1.0, help="seconds of rig time")
-    p.add_argument("--rate", type=float, default=0.025,
+    p.add_argument("--duration", type=POSITIVE, default=1.0, help="seconds of rig time")
+    p.add_argument("--rate", type=_number(float, 0.0, 100.0, above=True), default=0.025,
                    help="rig speed vs real time (CPU inference is far slower than 30 Hz)")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=SEED, default=7)
     p.set_defaults(func=_demo)
     return ap
 

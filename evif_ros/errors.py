@@ -15,3 +15,10 @@ class InputFileError(EvifError):
 
 class ConfigError(EvifError, ValueError):
     """A parameter, scenario or configuration value is invalid."""
+
+
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """A library exception as one short line (its first non-empty line, or its type)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -28,6 +28,7 @@ from evif_ros.core.render import events_image, tile
 from evif_ros.errors import InputFileError
 from evif_ros.inference import EvifRunner
 from evif_ros.model.data import ir_range, sub_window_edges
+from evif_ros.paths import output_dir
 from evif_ros.sim.dataset import iter_samples
 
 
@@ -141,7 +142,7 @@ def write_reports(summary: dict, out: Path, examples: list) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     t1, t2 = summary["table1"], summary["table2"]
     (out / "table1.md").write_text(f"Six VIF metrics against the sharp ground truth "
@@ -253,7 +254,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
                                              for m, d in table.items()},
                "reference": "inputs (no ground truth)"}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "table1.md").write_text(f"Metrics against the inputs ({len(windows)} exposures of "
                                    f"{bag}; no ground truth)\n\n" + _fmt_table1(summary["table1"])

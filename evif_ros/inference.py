@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from evif_ros.core.calibration import Calibration, warp_ir_to_davis
+from evif_ros.core.events import EVENT_DTYPE
+from evif_ros.core.model_file import load_exported
 from evif_ros.core.sync import SyncConfig
 from evif_ros.core.voxel import window_voxels
-from evif_ros.errors import EvifError
-from evif_ros.model.export import load_exported
+from evif_ros.errors import EvifError, InputFileError, reason
 
 
 def pick_device(name: str) -> str:
@@ -58,6 +59,31 @@ class EvifRunner:
         self.k = int(self.meta["config"]["sub_windows"])
         self.calib = calib
         self.state: list = []
+        self._check_contract(Path(model_path))
+
+    def _check_contract(self, path: Path) -> None:
+        """One dummy window at the calibration's size: the model must take it and return
+        three (1, 1, H, W) images and a state, or loading fails in one line."""
+        w, h = self.calib.davis_size
+        ir = np.zeros(self.calib.ir_size[::-1], np.uint16)
+        try:
+            out = self(ir, np.zeros(0, dtype=EVENT_DTYPE), 0, self.calib.ir_exposure_ns,
+                       np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1
+                                   ).astype(np.int64))
+        except Exception as exc:  # noqa: BLE001 - a foreign model fails in many ways
+            raise InputFileError(f"{path}: the model does not run on a {w}x{h} window "
+                                 f"with K={self.k} ({reason(exc, 160)})") from exc
+        finally:
+            self.reset()
+        shapes = {k: v.shape for k, v in (("fused", out.fused),
+                                          ("ir_deblurred", out.ir_deblurred),
+                                          ("visible", out.visible))}
+        bad = {k: s for k, s in shapes.items() if s != (h, w)}
+        if bad:
+            raise InputFileError(f"{path}: the model returns "
+                                 + ", ".join(f"{k} {s[1] if len(s) > 1 else '?'}x{s[0]}"
+                                             for k, s in bad.items())
+                                 + f" images for a {w}x{h} input")
 
     def sync_config(self) -> SyncConfig:
         c = self.calib

@@ -38,3 +38,17 @@ def share_file(*parts: str) -> Path:
             return path
     raise InputFileError(f"{'/'.join(parts)}: not found in any evif_ros install "
                          f"(looked in {', '.join(str(r) for r in _candidates())})")
+
+
+def output_dir(path: Path, flag: str = "--out") -> Path:
+    """Create an output folder (and its parents); a one-line error when ``path`` is a file
+    or cannot be created."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputFileError(f"{path}: exists and is not a folder ({flag})")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot create the folder ({flag}: "
+                             f"{exc.strerror})") from exc
+    return path

@@ -158,10 +158,15 @@ def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
     try:
         nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed,
                             duration=max(duration_s, 1.0) if source == "sim" else 10.0)
+        replayer = None
         if source == "bag":
             from evif_ros.nodes.replayer import Replayer
-            nodes.append(Replayer(Path(file)))
-        spin_nodes(nodes, lambda: False, duration_s if duration_s > 0 else float("inf"))
+            replayer = Replayer(Path(file))
+            nodes.append(replayer)
+        spin_nodes(nodes, lambda: replayer is not None and replayer.error is not None,
+                   duration_s if duration_s > 0 else float("inf"))
+        if replayer is not None and replayer.error is not None:
+            raise replayer.error
     finally:
         close_nodes(nodes)
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
-from evif_ros.errors import ConfigError, InputFileError
+from evif_ros.errors import ConfigError, EvifError, InputFileError
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,22 @@ class Calibration:
         }
 
     def save(self, path: Path) -> None:
-        Path(path).write_text("# evif_ros rig calibration (see evif_ros/core/calibration.py)\n"
-                              + yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the YAML, validated as :func:`load_calibration` reads it: an invalid
+        calibration (NaN, h33 = 0, bad sizes) is never written."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise InputFileError(f"{path}: folder {path.parent} does not exist")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("# evif_ros rig calibration (see evif_ros/core/calibration.py)\n"
+                       + yaml.safe_dump(self.to_dict(), sort_keys=False))
+        try:
+            load_calibration(tmp)
+        except EvifError as exc:
+            tmp.unlink()
+            reason = str(exc).split(": ", 1)[-1]
+            raise ConfigError(f"{path}: not written, the calibration is invalid ({reason})"
+                              ) from None
+        tmp.replace(path)
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -55,6 +69,8 @@ def load_calibration(path: Path) -> Calibration:
         raise InputFileError(f"{path}: calibration file not found")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file (calibration YAML expected)") from None
     except yaml.YAMLError as exc:
         raise InputFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
@@ -69,7 +85,7 @@ def load_calibration(path: Path) -> Calibration:
         v = need(key)
         try:
             w, h = int(v["width"]), int(v["height"])
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, OverflowError):
             raise ConfigError(f"{path}: field '{key}' needs integer width and height") from None
         if w <= 0 or h <= 0:
             raise ConfigError(f"{path}: field '{key}' has a non-positive size {w}x{h}")
@@ -84,12 +100,14 @@ def load_calibration(path: Path) -> Calibration:
     if hom.shape != (3, 3) or not np.all(np.isfinite(hom)) or abs(np.linalg.det(hom)) < 1e-12:
         raise ConfigError(f"{path}: field 'ir_to_davis_homography' must be an invertible 3x3 "
                           "matrix")
+    if abs(hom[2, 2]) < 1e-12:  # h33 = 0 maps points to infinity after normalisation
+        raise ConfigError(f"{path}: field 'ir_to_davis_homography' has h33 = 0")
     try:
         exposure = int(need("ir_exposure_ns"))
         offset = int(data.get("time_offset_ns", 0))
         lat = tuple(int(v) for v in data.get("ir_latency_ns", (0, 30_000_000)))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: timing fields must be integers ns ({exc})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{path}: timing fields must be finite integers ns ({exc})") from None
     if exposure <= 0:
         raise ConfigError(f"{path}: field 'ir_exposure_ns' must be positive")
     if len(lat) != 2 or not 0 <= lat[0] <= lat[1]:
@@ -114,8 +132,13 @@ def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: pairs file not found")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file (pairs: u_ir v_ir u_davis v_davis "
+                             "per line)") from None
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].replace(",", " ").strip()
         if not line:
             continue
@@ -126,6 +149,8 @@ def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if len(vals) != 4:
             raise InputFileError(f"{path}:{n}: expected 4 columns (u_ir v_ir u_davis v_davis), "
                                  f"got {len(vals)}")
+        if not all(np.isfinite(vals)):
+            raise InputFileError(f"{path}:{n}: not a finite coordinate: {line!r}")
         rows.append(vals)
     if len(rows) < 4:
         raise InputFileError(f"{path}: {len(rows)} pairs; a homography needs at least 4")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from evif_ros.errors import InputFileError
+from evif_ros.core.model_file import load_exported  # noqa: F401 - re-exported
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters
 from evif_ros.model.train import model_from_checkpoint
 
@@ -60,21 +60,3 @@ def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
 def export(checkpoint: Path, out: Path) -> dict:
     model, cfg, ck = model_from_checkpoint(checkpoint)
     return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
-
-
-def load_exported(path: Path, device: str = "cpu"):
-    """Load an exported model and its metadata; InputFileError if missing or corrupt."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: model file not found")
-    extra = {"evif.json": ""}
-    try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-        meta = json.loads(extra["evif.json"] or "{}")
-    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError and others
-        raise InputFileError(f"{path}: not a loadable TorchScript model "
-                             f"({str(exc).splitlines()[0][:120]})") from exc
-    if "config" not in meta:
-        raise InputFileError(f"{path}: no evif.json metadata (not exported by `evif export`)")
-    module.eval()
-    return module, meta

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from evif_ros.errors import ConfigError, InputFileError
+from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
 from evif_ros.model.losses import fusion_loss, psnr_loss, ssim
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
+from evif_ros.paths import output_dir
 
 DEBLUR_WEIGHT = 0.01  # per dB of deblurring PSNR, against the L2 of the reconstruction
 
@@ -109,15 +111,25 @@ def load_checkpoint(path: Path) -> dict:
         raise InputFileError(f"{path}: no such checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputFileError(f"{path}: refused: holds objects other than tensors and plain "
+                             "data (checkpoints are never unpickled as code)") from exc
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds
-        raise InputFileError(f"{path}: not a readable checkpoint ({exc})") from exc
+        raise InputFileError(f"{path}: not a readable checkpoint ({reason(exc)})") from exc
 
 
 def model_from_checkpoint(path: Path) -> tuple[EvifPipeline, EvifConfig, dict]:
     ck = load_checkpoint(path)
-    cfg = EvifConfig(**ck["config"])
-    model = EvifPipeline(cfg)
-    model.load_state_dict(ck["model"])
+    if not isinstance(ck, dict) or not isinstance(ck.get("config"), dict) \
+            or not isinstance(ck.get("model"), dict):
+        raise InputFileError(f"{path}: not an `evif train` checkpoint (no config/model)")
+    try:
+        cfg = EvifConfig(**ck["config"])
+        model = EvifPipeline(cfg)
+        model.load_state_dict(ck["model"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise InputFileError(f"{path}: checkpoint does not fit the model "
+                             f"({reason(exc)})") from exc
     return model, cfg, ck
 
 
@@ -131,7 +143,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     ckpt = out / f"stage{args.stage}.pt"
     start = 0
     if ckpt.exists():  # resume this stage

@@ -58,6 +58,7 @@ class Replayer(Node):
         self.published = 0
         self.dropped = 0
         self.done = threading.Event()
+        self.error: EvifError | None = None
         # publishers up front, then a pause so that subscribers match before the first
         # message (as `ros2 bag play --delay`)
         with open_bag(self.bag) as reader:
@@ -87,7 +88,7 @@ class Replayer(Node):
                 if not self.loop:
                     break
         except EvifError as exc:
-            self.get_logger().error(str(exc))
+            self.error = exc  # raised by replay() (the CLI's one-line error)
         finally:
             self.done.set()  # also on an unexpected error: the caller must not wait forever
 
@@ -157,6 +158,8 @@ def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_stopped(executor, node.done.is_set)
+        if node.error is not None:
+            raise node.error
         if node.done.is_set():
             time.sleep(0.5)  # let reliable writers deliver the tail
         return node.published

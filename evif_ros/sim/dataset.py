@@ -30,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from evif_ros.core.events import EVENT_DTYPE
-from evif_ros.errors import ConfigError, InputFileError
+from evif_ros.errors import ConfigError, InputFileError, reason
+from evif_ros.paths import output_dir
 from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.pairs import ImagePairScene, PairLibrary
@@ -183,7 +184,7 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
     if samples <= 0:
         raise ConfigError(f"--samples must be positive, got {samples}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     meta = {"split": split, "seed": seed, "samples": samples, "shard_size": shard_size,
             "config": asdict(cfg), "scenarios": list(SCENARIO_IDS)}
     if cfg.pairs_dir:
@@ -230,8 +231,8 @@ def iter_samples(data_dir: Path, split: str) -> Iterator[dict]:
         try:
             z = np.load(shard)
             arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputFileError(f"{shard}: unreadable shard ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - numpy/zipfile raise many kinds
+            raise InputFileError(f"{shard}: unreadable shard ({reason(exc)})") from exc
         off = arrays["event_offsets"]
         for i in range(len(off) - 1):
             st = arrays["events"][off[i]:off[i + 1]]

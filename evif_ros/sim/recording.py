@@ -17,6 +17,7 @@ from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.core.metrics import psnr
 from evif_ros.errors import InputFileError
 from evif_ros.msgs import MsgTypes
+from evif_ros.paths import output_dir
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
 # Records come out of the rig at most this much later than their log time (APS frames after
@@ -102,7 +103,7 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
     from rosbags.typesys import Stores, get_typestore
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     bag_dir = out_dir / "rig"
     for stale in (bag_dir, out_dir / "rig.mcap", out_dir / "davis.aedat4"):
         if stale.is_dir():

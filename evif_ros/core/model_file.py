@@ -1,0 +1,34 @@
+"""The exported model file (DESIGN.md's TorchScript contract), loaded with torch alone: the
+inference path never imports the model's Python code, the trainer or the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from evif_ros.errors import InputFileError, reason
+
+
+def load_exported(path: Path, device: str = "cpu"):
+    """Load an exported model and its metadata; InputFileError if missing or corrupt, or
+    if the metadata lacks what the runtime needs (``config.sub_windows``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: model file not found")
+    extra = {"evif.json": ""}
+    try:
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        meta = json.loads(extra["evif.json"] or "{}")
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError and others
+        raise InputFileError(f"{path}: not a loadable TorchScript model "
+                             f"({reason(exc, 120)})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise InputFileError(f"{path}: no evif.json metadata (not exported by `evif export`)")
+    k = meta["config"].get("sub_windows")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InputFileError(f"{path}: evif.json config.sub_windows must be a positive "
+                             f"integer, got {k!r}")
+    module.eval()
+    return module, meta
