@@ -5,6 +5,7 @@ The same code path serves the inference node, `evif eval` and the latency benchm
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ def pick_device(name: str) -> str:
     """``auto``: CUDA when present, else CPU; an unavailable CUDA request is an error."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise EvifError(f"device {name!r} is not one of auto, cpu, cuda, cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise EvifError(f"device {name} requested but CUDA is not available")
     return name

@@ -235,3 +235,16 @@ def test_davis_driver_publishes_its_sensor_size(ros):
         assert (got[0].width, got[0].height) == (346, 260)
     finally:
         probe.destroy_node()
+
+
+@pytest.mark.parametrize("param,words", [("max_pending:=0", ["max_pending", "out of range"]),
+                                         ("reset_gap_ms:=abc", ["reset_gap_ms", "DOUBLE"]),
+                                         ("device:=tpu", ["device", "tpu"]),
+                                         ("max_packet_events:=-5", ["max_packet_events"])])
+def test_bad_node_parameters_are_one_line_startup_errors(param, words):
+    exe = Path(sys.executable).parent / "evif_node"
+    res = subprocess.run([str(exe), "--ros-args", "-p", param], capture_output=True,
+                         text=True, timeout=120)
+    err = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(err) == 1, res.stderr
+    assert all(w in err[0] for w in words) and "Traceback" not in res.stderr

@@ -13,6 +13,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterException,
+)
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -25,7 +30,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from evif_ros import topics
-from evif_ros.errors import EvifError
+from evif_ros.errors import ConfigError, EvifError
 from evif_ros.msgs import MsgTypes
 from evif_ros.nodes.stop import STOP, handle_stop_signals
 
@@ -71,10 +76,22 @@ def declare(node: Node, name: str, default: Any, description: str, *, read_only:
     elif lo is not None and isinstance(default, float):
         desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
                                                         to_value=float(hi), step=0.0)]
-    value = node.declare_parameter(name, default, desc).value
+    try:
+        value = node.declare_parameter(name, default, desc).value
+    except (ParameterException, InvalidParameterTypeException,
+            InvalidParameterValueException) as exc:
+        # a value given with --ros-args -p or a params file: one line naming the parameter
+        raise ConfigError(f"parameter '{name}': {_param_reason(exc, name)}") from None
     if choices and value not in choices:
         raise EvifError(f"parameter '{name}': {value!r} is not one of {', '.join(choices)}")
     return value
+
+
+def _param_reason(exc: Exception, name: str) -> str:
+    text = str(exc).splitlines()[0]
+    if "Reason: " in text:  # "Invalid parameter value (0) ... Reason: out of range ..."
+        text = text.split("Reason: ", 1)[1]
+    return text.removesuffix(f": {name}")
 
 
 class SafePublisher:

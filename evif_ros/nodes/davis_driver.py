@@ -32,7 +32,6 @@ from evif_ros.nodes.common import (
     rclpy_msgs,
     run,
 )
-from evif_ros.sim.rig import synthetic_rig_config
 
 SOURCES = ("synthetic", "aedat4", "live")
 
@@ -103,6 +102,7 @@ class DavisDriver(Node):
         if p["source"] == "live":
             return ds.LiveDavisSource(p["serial"], p["detect_triggers"], p["aps"], p["imu"],
                                       p["noise_filter"])
+        from evif_ros.sim.rig import synthetic_rig_config  # the simulator only when asked
         return ds.SyntheticDavisSource(synthetic_rig_config(p), p["duration"], p["rate"])
 
     def _diag_values(self) -> dict:
