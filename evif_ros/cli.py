@@ -420,7 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors and --help: a return code, as for the rest
+        return int(exc.code or 0)
     try:
         args.func(args)
     except EvifError as exc:

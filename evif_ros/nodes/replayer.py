@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from evif_ros import topics
@@ -22,7 +23,6 @@ from evif_ros.bags import EVENT_PACKET, events_from_any, open_bag
 from evif_ros.errors import EvifError, LayoutError
 from evif_ros.nodes.common import (
     CLOCK_QOS,
-    RELIABLE_SENSOR_QOS,
     SENSOR_INFO_QOS,
     TRIGGERS_QOS,
     close_nodes,
@@ -34,13 +34,21 @@ from evif_ros.nodes.common import (
 )
 from evif_ros.nodes.stop import handle_stop_signals
 
+NOT_DATA = {topics.CLOCK, "/parameter_events", "/rosout"}
+# Reliable writers serve reliable and best-effort readers; deep histories, because a
+# reliable KEEP_LAST writer overwrites what a busy reader has not acknowledged yet.
+REPLAY_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                               reliability=ReliabilityPolicy.RELIABLE)
+REPLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                        reliability=ReliabilityPolicy.RELIABLE)
+
 
 def publish_qos(topic: str):
     if topic == topics.TRIGGERS:
         return TRIGGERS_QOS
     if topic == topics.DAVIS_INFO:
         return SENSOR_INFO_QOS  # latched, as davis_driver offers it
-    return RELIABLE_SENSOR_QOS  # a reliable writer serves reliable and best-effort readers
+    return REPLAY_EVENTS_QOS if topic == topics.EVENTS else REPLAY_QOS
 
 
 class Replayer(Node):
@@ -97,8 +105,11 @@ class Replayer(Node):
         join_worker(self, self.thread)
 
     def _subscribed(self, name: str) -> bool:
+        """True once ``name`` subscribes to a data topic (every node subscribes to /clock
+        under sim time, and may to /parameter_events, from the start)."""
         try:
-            return bool(self.get_subscriber_names_and_types_by_node(name, "/"))
+            subs = self.get_subscriber_names_and_types_by_node(name, "/")
+            return any(topic not in NOT_DATA for topic, _ in subs)
         except Exception:  # noqa: BLE001 - rclpy raises NodeNameNonExistentError until seen
             return False
 
