@@ -1,4 +1,7 @@
-"""Voxel-grid throughput on one core: MEv/s for 10 M events at 346x260.
+"""Voxel-grid throughput on one core: MEv/s for 10 M events at 346x260, then the network
+inputs of one exposure window (exposure grid + K sub-window grids) in milliseconds, one
+pass (`window_voxels`) against one grid at a time and against one E2VID grid of the same
+events.
 
 Run: .venv/bin/python scripts/bench_voxel.py [--events 10000000] [--repeat 5]
 """
@@ -14,7 +17,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from evif_ros.core.events import make_events  # noqa: E402
-from evif_ros.core.voxel import polarity_voxel_grid, scer, voxel_grid  # noqa: E402
+from evif_ros.core.voxel import (  # noqa: E402
+    polarity_voxel_grid,
+    scer,
+    voxel_grid,
+    window_voxels,
+)
 
 
 def main() -> None:
@@ -38,6 +46,36 @@ def main() -> None:
     for name, fn in cases.items():
         best = min(_timed(fn) for _ in range(args.repeat))
         print(f"| {name} | {best:.3f} | {n / best / 1e6:.1f} |")
+    windows(args.repeat)
+
+
+def windows(repeat: int) -> None:
+    """ms per exposure window (25 ms exposure, K sub-windows over [start - 12.5 ms, mid))."""
+    rng = np.random.default_rng(1)
+    w, h, t0, exp = 346, 260, 1_000_000_000, 25_000_000
+    print("\n| events | K | one pass (ms) | grid by grid (ms) | one E2VID grid, 5 bins (ms) |")
+    print("|---|---|---|---|---|")
+    for n in (150_000, 1_500_000):
+        t = np.sort(rng.integers(t0 - exp, t0 + exp, n))
+        ev = make_events(rng.integers(0, w, n), rng.integers(0, h, n), t,
+                         rng.integers(0, 2, n))
+        for k in (6, 20):
+            print(_window_row(ev, k, repeat))
+
+
+def _window_row(ev, k: int, repeat: int) -> str:
+    w, h, t0, exp = 346, 260, 1_000_000_000, 25_000_000
+    edges = np.linspace(t0 - exp // 2, t0 + exp // 2, k + 1).astype(np.int64)
+
+    def grid_by_grid():
+        polarity_voxel_grid(ev, 5, t0, t0 + exp, h, w)
+        np.stack([polarity_voxel_grid(ev, 5, int(a), int(b), h, w)
+                  for a, b in zip(edges[:-1], edges[1:])])
+    one = min(_timed(lambda: window_voxels(ev, t0, exp, edges, h, w)) for _ in range(repeat))
+    old = min(_timed(grid_by_grid) for _ in range(repeat))
+    e2v = min(_timed(lambda: voxel_grid(ev, 5, t0 - exp // 2, t0 + exp, h, w))
+              for _ in range(repeat))
+    return f"| {ev.size:,} | {k} | {one * 1e3:.1f} | {old * 1e3:.1f} | {e2v * 1e3:.1f} |"
 
 
 def _timed(fn) -> float:

@@ -95,3 +95,29 @@ def test_spec_dispatch_and_channels():
     assert VoxelSpec("e2vid", 5, H, W)(ev, 1000, 51000).shape == (5, H, W)
     with pytest.raises(ValueError):
         VoxelSpec("nope", 5, H, W)(ev, 0, 1)
+
+
+def _ref_polarity(ev, t0, t1, bins=5):
+    """Per event: its bin as polarity_voxel_grid's (ceil'ed) edges define it."""
+    edges = [int(np.ceil(t0 + i * (t1 - t0) / bins)) for i in range(bins)] + [t1]
+    g = np.zeros((2 * bins, H, W))
+    for x, y, t, p in ev:
+        if t0 <= t < t1 and x < W and y < H:
+            b = max(i for i in range(bins) if edges[i] <= t)
+            g[b + (0 if p else bins), y, x] += 1
+    return g
+
+
+@pytest.mark.parametrize("n", [20, 20_000])  # the sort path and the bincount path
+def test_window_voxels_one_pass_matches_a_per_event_reference(n):
+    from evif_ros.core.voxel import window_voxels
+    rng = np.random.default_rng(n)
+    # off-sensor events and uneven sub-window edges included
+    ev = make_events(rng.integers(0, W + 2, n), rng.integers(0, H + 1, n),
+                     np.sort(rng.integers(0, 60_000, n)), rng.integers(0, 2, n))
+    edges = np.array([5_003, 9_000, 17_777, 20_000, 31_001, 31_002, 40_000])
+    exp_vox, subs = window_voxels(ev, 12_345, 30_000, edges, H, W)
+    np.testing.assert_array_equal(exp_vox, _ref_polarity(ev, 12_345, 42_345))
+    assert subs.shape == (6, 10, H, W) and subs.dtype == np.float32
+    for k in range(6):
+        np.testing.assert_array_equal(subs[k], _ref_polarity(ev, edges[k], edges[k + 1]))
