@@ -9,13 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
-from evif_ros.core import wire
 from evif_ros.errors import InputFileError, LayoutError
-from evif_ros.msgs import events_from_msg, stamp_to_ns
+from evif_ros.msgs import EVENT_PACKET, events_from_any, stamp_to_ns  # noqa: F401 - re-exported
 
-EVENT_PACKET = "event_camera_msgs/msg/EventPacket"
 # upstream: ros-event-camera/event_camera_msgs, msg_ros2/EventPacket.msg. Bags that store
 # their message definitions (mcap, newer sqlite3) are read with their own instead.
 EVENT_PACKET_DEF = """std_msgs/Header header
@@ -164,20 +160,6 @@ def open_bag(path: Path) -> Iterator[BagReader]:
             yield BagReader(reader, shown)
         finally:
             reader.close()
-
-
-def events_from_any(msg, msgtype: str, topic: str) -> np.ndarray:
-    """Events of a PointCloud2 (DESIGN layout) or a libcaer-encoded EventPacket."""
-    if msgtype == "sensor_msgs/msg/PointCloud2":
-        return events_from_msg(msg, topic)
-    if msgtype == EVENT_PACKET:
-        if msg.encoding != "libcaer":
-            raise LayoutError(f"{topic}: EventPacket encoding {msg.encoding!r} is not supported "
-                              "(only 'libcaer')")
-        if msg.is_bigendian:
-            raise LayoutError(f"{topic}: big-endian EventPacket is not supported")
-        return wire.decode_libcaer(msg.events, int(msg.time_base), topic)
-    raise LayoutError(f"{topic}: {msgtype} does not carry events")
 
 
 def header_ns(msg) -> int:

@@ -13,6 +13,11 @@ from pathlib import Path
 
 from evif_ros.errors import EvifError
 
+# literal so that building the parser does not import torch; test_model checks them
+# against evif_ros.model.pipeline.SIZES and evif_ros.model.train.FUSION_OBJECTIVES
+MODEL_SIZES = ("gpu", "lite", "paper", "rt")
+FUSION_OBJECTIVES = ("paper", "salient")
+
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line (``evif train: error: argument --crop: ...``), exit 2."""
@@ -130,7 +135,8 @@ def _train(args: argparse.Namespace) -> None:
                            deblur_weight=(DEBLUR_WEIGHT if args.deblur_weight is None
                                           else args.deblur_weight),
                            decay_from=args.decay_from, device=args.device,
-                           workers=args.workers, time_limit_min=args.time_limit),
+                           workers=args.workers, time_limit_min=args.time_limit,
+                           fusion=args.fusion),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -328,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="directory of `evif dataset` shards")
     p.add_argument("--out", required=True, help="checkpoint directory")
     p.add_argument("--stage", type=int, required=True, choices=[1, 2, 3])
-    p.add_argument("--size", default="lite", choices=["lite", "gpu", "paper"])
+    p.add_argument("--size", default="lite", choices=MODEL_SIZES)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--workers", type=NATURAL, default=0,
                    help="processes that make batches (0: the training process)")
@@ -345,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-enhance", action="store_true", help="ablation: no cross-task "
                    "event enhancement")
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
+    p.add_argument("--fusion", default="paper", choices=FUSION_OBJECTIVES,
+                   help="stage-3 objective: the paper's Eq. 6 against the task outputs, or "
+                        "with intensity/gradient terms against the sharp sources' maximum")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "

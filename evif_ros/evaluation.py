@@ -205,37 +205,32 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     path; every metric taken against the inputs (APS frame nearest in time, or EVIF's own
     visible reconstruction when the bag has none, and the warped blurry IR)."""
     from evif_ros import topics
-    from evif_ros.bags import EVENT_PACKET, events_from_any, open_bag
+    from evif_ros.bags import open_bag
     from evif_ros.core.calibration import load_calibration, warp_ir_to_davis
-    from evif_ros.core.sync import ExposureSynchronizer
+    from evif_ros.feeder import WindowFeeder
     from evif_ros.msgs import image_from_msg, stamp_to_ns
 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
-    sync = ExposureSynchronizer(runner.sync_config())
+    feeder = WindowFeeder(calib, runner.k)  # the node's front end, time offset included
     windows, aps = [], []
     with open_bag(bag) as reader:
         for conn, _, raw in tqdm(reader.messages(), desc="read bag", unit="msg",
                                  disable=not progress):
-            if conn.msgtype in ("sensor_msgs/msg/PointCloud2", EVENT_PACKET):
-                windows += sync.add_events(events_from_any(reader.deserialize(raw, conn.msgtype),
-                                                           conn.msgtype, conn.topic))
-            elif conn.topic == topics.TRIGGERS:
-                windows += sync.add_trigger(stamp_to_ns(reader.deserialize(
-                    raw, conn.msgtype).header.stamp))
-            elif conn.topic == topics.IR_IMAGE:
-                msg = reader.deserialize(raw, conn.msgtype)
-                windows += sync.add_frame(image_from_msg(msg).copy(), stamp_to_ns(msg.header.stamp))
-            elif conn.topic == topics.APS:
+            if conn.topic == topics.APS:
                 msg = reader.deserialize(raw, conn.msgtype)
                 aps.append((stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy()))
+            elif conn.topic in (topics.TRIGGERS, topics.IR_IMAGE) or conn.msgtype in (
+                    "sensor_msgs/msg/PointCloud2", "event_camera_msgs/msg/EventPacket"):
+                windows += feeder.message(conn.topic, conn.msgtype,
+                                          reader.deserialize(raw, conn.msgtype))
     if not windows:
         raise InputFileError(f"{bag}: no complete IR exposure (needs events, triggers and "
                              f"{topics.IR_IMAGE})")
     table = defaultdict(lambda: defaultdict(list))
     examples = []
     for i, wdw in enumerate(tqdm(windows, desc="eval", unit="window", disable=not progress)):
-        res = runner(wdw.image, wdw.events, wdw.t_start_ns, wdw.exposure_ns, wdw.recon_edges_ns)
+        res = runner.run(wdw)  # state carried and reset across gaps, as in evif_node
         ir = warp_ir_to_davis(wdw.image, calib).astype(np.float32)
         lo, scale = ir_range(ir)
         ir01 = stretch(ir, lo, scale)

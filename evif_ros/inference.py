@@ -16,7 +16,7 @@ import torch
 from evif_ros.core.calibration import Calibration, warp_ir_to_davis
 from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.core.model_file import load_exported
-from evif_ros.core.sync import SyncConfig
+from evif_ros.core.sync import ExposureWindow, SyncConfig, sync_config
 from evif_ros.core.voxel import window_voxels
 from evif_ros.errors import EvifError, InputFileError, reason
 
@@ -50,7 +50,7 @@ class EvifRunner:
     still computed in fp32, see ``EvifPipeline.normalize_ir``)."""
 
     def __init__(self, model_path: Path, calib: Calibration, device: str = "auto",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", reset_gap_ns: int = 100_000_000):
         self.device = pick_device(device)
         if precision not in PRECISIONS:
             raise EvifError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
@@ -62,6 +62,9 @@ class EvifRunner:
         self.k = int(self.meta["config"]["sub_windows"])
         self.calib = calib
         self.state: list = []
+        self.reset_gap_ns = int(reset_gap_ns)
+        self.last_start_ns: int | None = None
+        self.resets = 0
         self._check_contract(Path(model_path))
 
     def _check_contract(self, path: Path) -> None:
@@ -88,13 +91,42 @@ class EvifRunner:
                                              for k, s in bad.items())
                                  + f" images for a {w}x{h} input")
 
+    def _to_device(self, a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a)
+        if self.device == "cpu":
+            return t.to(self.dtype)
+        # page-locked host memory: the copy runs asynchronously (DMA) with the stream
+        return t.pin_memory().to(self.device, self.dtype, non_blocking=True)
+
+    def warm_up(self, runs: int) -> None:
+        """Run ``runs`` empty windows and reset: TorchScript's profiling executor optimises
+        the graph on the first calls (and CUDA picks its kernels), so the first real frame
+        is not an outlier."""
+        ir = np.zeros(self.calib.ir_size[::-1], np.uint16)
+        edges = np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1).astype(np.int64)
+        for _ in range(runs):
+            self(ir, np.zeros(0, dtype=EVENT_DTYPE), 0, self.calib.ir_exposure_ns, edges)
+        self.reset()
+
     def sync_config(self) -> SyncConfig:
-        c = self.calib
-        return SyncConfig(exposure_ns=c.ir_exposure_ns, latency_ns=c.ir_latency_ns,
-                          time_offset_ns=c.time_offset_ns, sub_windows=self.k)
+        return sync_config(self.calib, self.k)
 
     def reset(self) -> None:
         self.state = []
+        self.last_start_ns = None
+
+    def run(self, window: ExposureWindow) -> Result:
+        """One window, carrying the recurrent state from the previous one only when they
+        are consecutive: a gap over ``reset_gap_ns`` (dropped windows, a pause) or a step
+        back in time resets it (counted in ``resets``)."""
+        last = self.last_start_ns
+        if last is None or not 0 < window.t_start_ns - last <= self.reset_gap_ns:
+            self.state = []
+            self.resets += 1
+        res = self(window.image, window.events, window.t_start_ns, window.exposure_ns,
+                   window.recon_edges_ns)
+        self.last_start_ns = window.t_start_ns
+        return res
 
     def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
                  exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True) -> Result:
@@ -104,12 +136,10 @@ class EvifRunner:
         ir = np.ascontiguousarray(ir, dtype=np.float32)
         exp_vox, subs = window_voxels(events, t_start_ns, exposure_ns, recon_edges_ns, h, w)
         t1 = time.perf_counter()
-        dev, dt = self.device, self.dtype
         with torch.no_grad():
             fused, deb, vis, self.state = self.model(
-                torch.from_numpy(ir)[None, None].to(dev, dt),
-                torch.from_numpy(exp_vox)[None].to(dev, dt),
-                torch.from_numpy(subs)[None].to(dev, dt), self.state)
+                self._to_device(ir[None, None]), self._to_device(exp_vox[None]),
+                self._to_device(subs[None]), self.state)
             fused, vis = fused.float(), vis.float()
             fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
             vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()

@@ -16,6 +16,9 @@ import numpy as np
 from evif_ros.core import wire
 from evif_ros.errors import LayoutError
 
+POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
+# libcaer_driver's events (ros-event-camera/event_camera_msgs); definition in bags.py
+EVENT_PACKET = "event_camera_msgs/msg/EventPacket"
 IMAGE_ENCODINGS = {"mono8": (np.uint8, 1), "mono16": (np.uint16, 1), "bgr8": (np.uint8, 3),
                    "rgb8": (np.uint8, 3), "32FC1": (np.float32, 1)}
 
@@ -175,3 +178,17 @@ def _buffer(data) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data.view(np.uint8).reshape(-1)
     return np.frombuffer(data, dtype=np.uint8)
+
+
+def events_from_any(msg, msgtype: str, topic: str) -> np.ndarray:
+    """Events of a PointCloud2 (DESIGN layout) or a libcaer-encoded EventPacket."""
+    if msgtype == POINTCLOUD2:
+        return events_from_msg(msg, topic)
+    if msgtype == EVENT_PACKET:
+        if msg.encoding != "libcaer":
+            raise LayoutError(f"{topic}: EventPacket encoding {msg.encoding!r} is not supported "
+                              "(only 'libcaer')")
+        if msg.is_bigendian:
+            raise LayoutError(f"{topic}: big-endian EventPacket is not supported")
+        return wire.decode_libcaer(msg.events, int(msg.time_base), topic)
+    raise LayoutError(f"{topic}: {msgtype} does not carry events")

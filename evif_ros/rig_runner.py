@@ -19,9 +19,9 @@ from sensor_msgs.msg import Image, PointCloud2, TimeReference
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration, warp_ir_to_davis
 from evif_ros.core.render import events_image, normalize, tile
-from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
+from evif_ros.feeder import WindowFeeder
 from evif_ros.graph import load_params, node_class, source_overrides
-from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
+from evif_ros.msgs import image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import (
     EVENTS_RELIABLE,
     SENSOR_QOS,
@@ -59,9 +59,7 @@ class DemoCollector(Node):
         from evif_ros.bags import typestore
 
         self.calib = load_calibration(calib_path)
-        c = self.calib
-        self.sync = ExposureSynchronizer(SyncConfig(exposure_ns=c.ir_exposure_ns,
-                                                    latency_ns=c.ir_latency_ns, sub_windows=k))
+        self.feeder = WindowFeeder(self.calib, k)
         self.store = typestore()
         self.writer = Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
@@ -91,14 +89,13 @@ class DemoCollector(Node):
             self.inputs[w.t_start_ns] = (w.image, w.exposure_events)
 
     def _on_events(self, msg) -> None:
-        self._windows(self.sync.add_events(events_from_msg(msg)))
+        self._windows(self.feeder.events(self.feeder.events_msg(msg)))
 
     def _on_trigger(self, msg) -> None:
-        self._windows(self.sync.add_trigger(stamp_to_ns(msg.header.stamp)))
+        self._windows(self.feeder.trigger_msg(msg))
 
     def _on_ir(self, msg) -> None:
-        self._windows(self.sync.add_frame(image_from_msg(msg).copy(),
-                                          stamp_to_ns(msg.header.stamp)))
+        self._windows(self.feeder.frame_msg(msg))
 
     def _on_output(self, topic: str, msg) -> None:
         self._write(topic, msg, "sensor_msgs/msg/Image")

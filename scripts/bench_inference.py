@@ -1,9 +1,15 @@
 """Per-frame latency of the inference path at 346x260, by stage (warp + voxelization,
-model incl. copies back to host), on CPU or GPU, with the shipped (or a given) model.
+model incl. copies back to host), on CPU or GPU, against a FireNet pass timed in the same
+run, with the model's multiply-accumulates per frame.
 
-Run: .venv/bin/python scripts/bench_inference.py [--model models/evif_lite.ts]
-     [--device auto] [--frames 30] [--threads 0]
-Reports p50/p95 per stage and whether the pipeline keeps up with a 30 Hz IR camera.
+Run: .venv/bin/python scripts/bench_inference.py [--model models/evif_rt.ts]
+     [--device auto] [--frames 30] [--threads 0] [--precision fp32|fp16]
+     [--sizes rt,lite,gpu,paper]   (GMAC per frame of each size, from the model code)
+
+FireNet (Scheerlinck et al. 2020, random weights) and the model alternate frame by frame,
+so both see the same machine load; the ratio of their p50s is the real-time yardstick.
+End to end (exposure end -> outputs) = the IR frame's arrival delay after its exposure
+(from its host stamp) + voxelize + model, for a pipeline that keeps up.
 """
 
 from __future__ import annotations
@@ -12,69 +18,111 @@ import argparse
 import json
 import platform
 import time
+import warnings
 
 import numpy as np
 import torch
 
 from evif_ros.core.calibration import load_calibration
-from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
+from evif_ros.feeder import WindowFeeder
 from evif_ros.inference import EvifRunner
 from evif_ros.paths import share_file
 from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
 
 def windows(seconds: float, k: int, calib):
-    sync = ExposureSynchronizer(SyncConfig(exposure_ns=calib.ir_exposure_ns,
-                                           latency_ns=calib.ir_latency_ns, sub_windows=k))
+    """Windows of the synthetic rig, through the node's front end (time offset included)."""
+    feeder = WindowFeeder(calib, k)
     out = []
     rig = Rig(synthetic_rig_config({"scenario": "day", "seed": 3, "aligned": False}))
     for rec in rig.run(seconds):
         if isinstance(rec, EventChunk):
-            out += sync.add_events(rec.events)
+            out += feeder.events(rec.events)
         elif isinstance(rec, Trigger):
-            out += sync.add_trigger(rec.t_ns)
+            out += feeder.trigger(rec.t_ns)
         elif isinstance(rec, IrFrame):
-            out += sync.add_frame(rec.counts, rec.host_ns)
+            out += feeder.frame(rec.counts, rec.host_ns)
+    return out
+
+
+def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
+    from evif_ros.model.cost import count_macs
+    from evif_ros.model.firenet import FireNet
+    from evif_ros.model.pipeline import EvifPipeline, config_for
+    out = {"FireNet": count_macs(FireNet().eval(), torch.zeros(1, 5, h, w), []) / 1e9}
+    for size in sizes:
+        cfg = config_for(size)
+        model = EvifPipeline(cfg).eval()
+        out[size] = count_macs(model, torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w),
+                               torch.zeros(1, cfg.sub_windows, 10, h, w), []) / 1e9
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
+    ap.add_argument("--sizes", default="rt,lite,gpu,paper",
+                    help="model sizes whose GMAC per frame to report ('' = none)")
     args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit's notices
     if args.threads:
         torch.set_num_threads(args.threads)
     calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
-    runner = EvifRunner(args.model or share_file("models", "evif_lite.ts"), calib, args.device,
-                        args.precision)
+    model = args.model or share_file("models", "evif_rt.ts")
+    runner = EvifRunner(model, calib, args.device, args.precision)
     dev, k = runner.device, runner.k
     wins = windows(args.frames / 30 + 0.1, k, calib)[: args.frames]
-    lat = {s: [] for s in ("voxelize", "model", "total")}
+    from evif_ros.model.firenet import FireNet
+    firenet = torch.jit.script(FireNet().eval()).to(dev)
+    w, h = calib.davis_size
+    fire_in = torch.rand(1, 5, h, w, device=dev)
+    lat = {s: [] for s in ("voxelize", "model", "total", "FireNet pass", "end to end")}
     warm = 2 if dev == "cpu" else 10  # CUDA: cuDNN autotuning and TorchScript profiling runs
-    for i, w in enumerate(wins[:warm] + wins):
-        t0 = time.perf_counter()
-        res = runner(w.image, w.events, w.t_start_ns, w.exposure_ns, w.recon_edges_ns)
-        total = (time.perf_counter() - t0) * 1e3
-        if i >= warm:
-            lat["voxelize"].append(res.timings_ms["voxelize"])
-            lat["model"].append(res.timings_ms["model"])
-            lat["total"].append(total)
+    sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    with torch.no_grad():
+        for i, win in enumerate(wins[:warm] + wins):
+            t0 = time.perf_counter()
+            res = runner.run(win)
+            total = (time.perf_counter() - t0) * 1e3
+            t1 = time.perf_counter()
+            firenet(fire_in, [])
+            sync()
+            fire_ms = (time.perf_counter() - t1) * 1e3
+            if i >= warm:
+                lat["voxelize"].append(res.timings_ms["voxelize"])
+                lat["model"].append(res.timings_ms["model"])
+                lat["total"].append(total)
+                lat["FireNet pass"].append(fire_ms)
+                # the frame's own arrival delay after its exposure end (event clock)
+                arrival = win.host_ns + calib.time_offset_ns - win.t_start_ns - win.exposure_ns
+                lat["end to end"].append(arrival / 1e6 + total)
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor() \
         or platform.machine()
     print(f"device: {dev} ({name}), {args.precision}, torch threads {torch.get_num_threads()}, "
-          f"model K={k}, {len(lat['total'])} frames at 346x260")
+          f"model {model} (K={k}), {len(lat['total'])} frames at {w}x{h}")
     print("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|")
     for s, v in lat.items():
         print(f"| {s} | {np.percentile(v, 50):.1f} | {np.percentile(v, 95):.1f} |")
+    ratio = np.percentile(lat["total"], 50) / np.percentile(lat["FireNet pass"], 50)
+    print(f"per frame / FireNet pass (p50): {ratio:.2f}x")
     p95 = np.percentile(lat["total"], 95)
     print(f"keeps up with a 30 Hz IR camera (p95 <= 33.3 ms): {'yes' if p95 <= 33.3 else 'no'}"
           f" (sustainable {1000 / np.percentile(lat['total'], 50):.1f} frames/s at p50)")
-    print(json.dumps({s: [round(float(np.percentile(v, 50)), 2),
-                          round(float(np.percentile(v, 95)), 2)] for s, v in lat.items()}))
+    sizes = [s for s in args.sizes.split(",") if s]
+    gmac = gmac_per_frame(sizes) if sizes else {}
+    if gmac:
+        print("| network | GMAC per frame at 346x260 |\n|---|---|")
+        for n, g in gmac.items():
+            print(f"| {n} | {g:.2f} |")
+    print(json.dumps({"ms": {s: [round(float(np.percentile(v, 50)), 2),
+                                 round(float(np.percentile(v, 95)), 2)] for s, v in lat.items()},
+                      "ratio_p50": round(float(ratio), 3),
+                      "gmac": {n: round(g, 3) for n, g in gmac.items()}}))
 
 
 if __name__ == "__main__":

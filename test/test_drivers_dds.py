@@ -1,5 +1,7 @@
 """Drivers over real rclpy/DDS into the synchronizer: exactly the offline windows."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -10,10 +12,10 @@ from sensor_msgs.msg import Image, PointCloud2, PointField, TimeReference
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration
 from evif_ros.core.events import slice_time
-from evif_ros.core.sync import ExposureSynchronizer, SyncConfig
 from evif_ros.drivers.davis_sources import AedatSource
 from evif_ros.drivers.ir_sources import BagIrSource
-from evif_ros.msgs import MsgTypes, events_from_msg, image_from_msg, stamp_to_ns
+from evif_ros.feeder import WindowFeeder
+from evif_ros.msgs import MsgTypes, image_from_msg
 from evif_ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
 from evif_ros.paths import share_file
 from evif_ros.sim.recording import read_events_aedat4, simulate_recording
@@ -22,9 +24,11 @@ from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_co
 pytestmark = pytest.mark.timeout(180)
 
 
-def sync_config():
-    c = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
-    return SyncConfig(exposure_ns=c.ir_exposure_ns, latency_ns=c.ir_latency_ns, sub_windows=5)
+def feeder(aligned=False):
+    calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
+    if aligned:  # the IR camera on the DAVIS grid
+        calib = dataclasses.replace(calib, ir_size=calib.davis_size)
+    return WindowFeeder(calib, 5)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +42,9 @@ def recording(tmp_path_factory):
 class SyncNode(Node):
     """The synchronizer fed from the wire, as the inference node will do it."""
 
-    def __init__(self, name):
+    def __init__(self, name, aligned=False):
         super().__init__(name)
-        self.sync = ExposureSynchronizer(sync_config())
+        self.feeder = feeder(aligned)
         self.windows = []
         self.events = 0
         self.create_subscription(PointCloud2, topics.EVENTS, self.on_events, EVENTS_RELIABLE)
@@ -48,28 +52,27 @@ class SyncNode(Node):
         self.create_subscription(Image, topics.IR_IMAGE, self.on_ir, RELIABLE_SENSOR_QOS)
 
     def on_events(self, msg):
-        ev = events_from_msg(msg)
+        ev = self.feeder.events_msg(msg)
         self.events += ev.size
-        self.windows += self.sync.add_events(ev)
+        self.windows += self.feeder.events(ev)
 
     def on_trigger(self, msg):
-        self.windows += self.sync.add_trigger(stamp_to_ns(msg.header.stamp))
+        self.windows += self.feeder.trigger_msg(msg)
 
     def on_ir(self, msg):
-        self.windows += self.sync.add_frame(image_from_msg(msg).copy(),
-                                            stamp_to_ns(msg.header.stamp))
+        self.windows += self.feeder.frame_msg(msg)
 
 
-def offline_windows(items):
-    sync = ExposureSynchronizer(sync_config())
+def offline_windows(items, aligned=False):
+    fd = feeder(aligned)
     out = []
     for kind, payload in items:
         if kind == "events":
-            out += sync.add_events(payload)
+            out += fd.events(payload)
         elif kind == "trigger":
-            out += sync.add_trigger(payload)
+            out += fd.trigger(payload)
         else:
-            out += sync.add_frame(*payload)
+            out += fd.frame(*payload)
     return out
 
 
@@ -127,8 +130,8 @@ def test_synthetic_sources_through_drivers_match_offline(ros):
             items.append(("trigger", rec.t_ns))
         elif isinstance(rec, IrFrame):
             items.append(("frame", (rec.counts, rec.host_ns)))
-    offline = offline_windows(items)
-    node = SyncNode("sync_synth")
+    offline = offline_windows(items, aligned=True)
+    node = SyncNode("sync_synth", aligned=True)
     try:
         with nodes(("ir_driver", dict(params, source="synthetic", use_sim_time=True,
                                       reliable=True, wait_for_subscribers=1)),

@@ -34,9 +34,17 @@ def test_each_network_scripts_and_runs_on_a_tiny_input():
     assert fused.shape == (2, 1, 16, 24) and float(fused.min()) >= 0 and float(fused.max()) <= 1
 
 
-def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager():
+TINY_RT = config_for("rt", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                     fusion_dim=16)
+
+
+# lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
+# rt: one ConvLSTM at the bottleneck, 1/8 of the 272x352 grid (16-px fusion tokens)
+@pytest.mark.parametrize("cfg, n_state, state_hw", [(TINY, 6, (132, 176)),
+                                                    (TINY_RT, 2, (34, 44))])
+def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager(cfg, n_state, state_hw):
     torch.manual_seed(1)
-    model = EvifPipeline(TINY).eval()
+    model = EvifPipeline(cfg).eval()
     scripted = torch.jit.script(model)
     ir = 7000 + 1000 * torch.rand(1, 1, 260, 346)
     ev = torch.poisson(torch.full((1, 10, 260, 346), 0.2))
@@ -44,11 +52,12 @@ def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager():
     with torch.no_grad():
         a = model(ir, ev, sub, [])
         b = scripted(ir, ev, sub, [])
-    for x in a[:3]:
+        c = scripted(ir, ev, sub, b[3])  # carried state
+    for x in a[:3] + c[:3]:
         assert x.shape == (1, 1, 260, 346) and torch.isfinite(x).all()
     assert (a[0] - b[0]).abs().max() < 1e-4 and (a[2] - b[2]).abs().max() < 1e-4
     assert ((a[1] - b[1]).abs().max() / 1000) < 1e-4
-    assert a[3][0].shape[-2:] == (132, 176)  # state at the padded 264x352 / 2
+    assert len(b[3]) == n_state and a[3][0].shape[-2:] == state_hw
 
 
 def _gaussian_pair(n, dim, corr, seed):

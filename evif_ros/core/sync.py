@@ -373,3 +373,11 @@ class ExposureSynchronizer:
             self.stats.empty_windows += 1
         return ExposureWindow(frame.image, frame.host_ns, t0, cfg.exposure_ns, events, edges,
                               frame.seq)
+
+
+def sync_config(calib, sub_windows: int, **overrides: Any) -> SyncConfig:
+    """The synchronizer settings a calibration implies (exposure, frame latency, the IR
+    host clock's offset), with ``sub_windows`` reconstruction windows."""
+    return SyncConfig(exposure_ns=calib.ir_exposure_ns, latency_ns=calib.ir_latency_ns,
+                      time_offset_ns=calib.time_offset_ns, sub_windows=sub_windows,
+                      **overrides)

@@ -17,14 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ChannelAttention, ConvGRU, ResidualBlock, conv
+from evif_ros.model.layers import ChannelAttention, ConvGRU, ResidualBlock, conv, up2x
 
 
 def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
     """(B, 1, H, W) in [0, 1]: 1 within ``radius`` px of a pixel with an event in the
     exposure (``voxel`` = log1p counts, so one event gives log 2), 0 far from any."""
     activity = voxel.sum(1, keepdim=True)
-    near = F.max_pool2d(activity, 2 * radius + 1, 1, radius)
+    # a square max filter is separable: two 1-D passes cost 2k instead of k^2 comparisons
+    k = 2 * radius + 1
+    near = F.max_pool2d(F.max_pool2d(activity, (1, k), 1, (0, radius)), (k, 1), 1, (radius, 0))
     return torch.clamp(near / math.log(2.0), 0.0, 1.0)
 
 
@@ -66,9 +68,10 @@ class DeblurNet(nn.Module):
     """
 
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
-                 enhance: bool = True, res_blocks: int = 2):
+                 enhance: bool = True, res_blocks: int = 2, conv_first: bool = False):
         super().__init__()
         c1, c2 = base, base * 2
+        self.conv_first = conv_first  # decoders convolve before upsampling
         self.img_head = conv(1, c1, 3)
         self.ev_head = conv(in_ch, c1, 3)
         self.img_down = conv(c1, c2, 3, 2)
@@ -79,7 +82,7 @@ class DeblurNet(nn.Module):
         self.mix1 = nn.Sequential(conv(2 * c1, c1, 3), nn.Conv2d(c1, c1, 3, 1, 1))
         self.fuse2 = ChannelAttention(c2, c2)
         self.enhance = enhance
-        self.cte = CrossTaskEnhancement(c_rec, c2, max(16, c2 // 2))
+        self.cte = CrossTaskEnhancement(c_rec, c2, max(8, c2 // 2))
         self.img_down2 = conv(c2, c2 * 2, 3, 2)
         self.ev_down2 = conv(c2, c2 * 2, 3, 2)
         self.fuse3 = ChannelAttention(c2 * 2, c2 * 2)
@@ -104,9 +107,12 @@ class DeblurNet(nn.Module):
         i2 = i2 + self.fuse2(i2, e2)
         i3, e3 = self.img_down2(i2), self.ev_down2(e2)
         x = self.mid(i3 + self.fuse3(i3, e3))
-        x = self.up2(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)) + i2
-        x = self.refine(self.up1(F.interpolate(x, scale_factor=2.0, mode="bilinear",
-                                               align_corners=False)) + i1)
+        if self.conv_first:  # convolve at the coarse scale, then upsample (4x cheaper)
+            x = up2x(self.up2(x)) + i2
+            x = self.refine(up2x(self.up1(x)) + i1)
+        else:
+            x = self.up2(up2x(x)) + i2
+            x = self.refine(self.up1(up2x(x)) + i1)
         # residual, only near events: without a brightness change nothing moved during the
         # exposure, so there is no motion blur to remove and the frame passes unchanged
         return ir + self.out(x) * event_gate(voxel), x

@@ -35,21 +35,23 @@ class VariationalEmbedding(nn.Module):
 class FusionNet(nn.Module):
     """``forward(vis, ir, dec_vis, dec_ir) -> (fused (B,1,H,W), embeddings)``.
 
-    Images in [0, 1]; H, W multiples of the transformer patch (8).
+    Images in [0, 1]; H, W multiples of the transformer patch (``patch``).
     Embeddings (training only): mu/logvar of z'_vis, z'_ir and z_f, z_vis, z_ir.
     """
 
     def __init__(self, c_dec_vis: int, c_dec_ir: int, base: int = 32, dim: int = 64,
-                 heads: int = 4, emb: int = 32):
+                 heads: int = 4, emb: int = 32, patch: int = 8, mix_kernel: int = 3):
         super().__init__()
         self.img_vis = conv(1, base, 3)
         self.img_ir = conv(1, base, 3)
-        self.proj_vis = conv(base + c_dec_vis, base, 3)
-        self.proj_ir = conv(base + c_dec_ir, base, 3)
-        self.filter_vis = TransformerBlock(base, dim, heads)
-        self.filter_ir = TransformerBlock(base, dim, heads)
-        self.merge = conv(2 * base, base, 3)
-        self.fuse = TransformerBlock(base, dim, heads)
+        # mix_kernel 1: the projections and the merge only mix channels (the image
+        # convolutions and the transformers see the neighbourhood)
+        self.proj_vis = conv(base + c_dec_vis, base, mix_kernel)
+        self.proj_ir = conv(base + c_dec_ir, base, mix_kernel)
+        self.filter_vis = TransformerBlock(base, dim, heads, patch)
+        self.filter_ir = TransformerBlock(base, dim, heads, patch)
+        self.merge = conv(2 * base, base, mix_kernel)
+        self.fuse = TransformerBlock(base, dim, heads, patch)
         self.out = nn.Sequential(conv(base, base, 3), nn.Conv2d(base, 1, 3, 1, 1))
         self.q_vis_f = VariationalEmbedding(base, emb)  # z'_vis (filtered)
         self.q_ir_f = VariationalEmbedding(base, emb)  # z'_ir

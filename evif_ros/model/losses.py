@@ -76,12 +76,44 @@ def info_nce(z_f: Tensor, z_m: Tensor, temperature: float = 0.1) -> Tensor:
     return F.cross_entropy(logits, torch.arange(z_f.shape[0], device=z_f.device))
 
 
+def sobel_magnitude(x: Tensor) -> Tensor:
+    """|dx| + |dy| of (B, 1, H, W) images with 3x3 Sobel kernels (replicate-padded)."""
+    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
+                     dtype=x.dtype, device=x.device)
+    xp = F.pad(x, [1, 1, 1, 1], mode="replicate")
+    gx = F.conv2d(xp, k[None, None])
+    gy = F.conv2d(xp, k.t()[None, None])
+    return gx.abs() + gy.abs()
+
+
+def salience_loss(fused: Tensor, vis: Tensor, ir: Tensor) -> tuple[Tensor, Tensor]:
+    """Intensity and texture terms against the element-wise maximum of the sources
+    (SeAFusion-style, L1): warm targets keep the IR's brightness and each pixel keeps the
+    stronger of the two sources' gradients."""
+    l_int = F.l1_loss(fused, torch.maximum(vis, ir))
+    l_grad = F.l1_loss(sobel_magnitude(fused),
+                       torch.maximum(sobel_magnitude(vis), sobel_magnitude(ir)))
+    return l_int, l_grad
+
+
+# (SSIM, MI, NCE, intensity, gradient): the paper's Eq. 6 weights, then the salience terms
+FUSION_WEIGHTS = (1.0, 0.1, 0.01, 0.0, 0.0)
+SALIENT_FUSION_WEIGHTS = (0.5, 0.1, 0.01, 4.0, 4.0)
+
+
 def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
-                weights=(1.0, 0.1, 0.01)) -> tuple[Tensor, dict]:
-    """L_fuse = 1.0 L_SSIM + 0.1 L_MI + 0.01 (L_NCE_vis + L_NCE_ir) (Eq. 6)."""
+                weights=FUSION_WEIGHTS) -> tuple[Tensor, dict]:
+    """L_fuse = w0 L_SSIM + w1 L_MI + w2 (L_NCE_vis + L_NCE_ir) + w3 L_int + w4 L_grad.
+
+    With the paper's weights (1.0, 0.1, 0.01) and no salience terms this is Eq. 6; the
+    symmetric SSIM alone rewards a grey compromise between the sources, which the
+    salience terms (:func:`salience_loss`) counter."""
     l_ssim = (1 - ssim(fused, vis)) + (1 - ssim(fused, ir))
     l_mi = mi_min_loss(emb["mu_vis_f"], emb["lv_vis_f"], emb["mu_ir_f"], emb["lv_ir_f"])
     l_nce = info_nce(emb["z_f"], emb["z_vis"]) + info_nce(emb["z_f"], emb["z_ir"])
-    total = weights[0] * l_ssim + weights[1] * l_mi + weights[2] * l_nce
+    l_int, l_grad = salience_loss(fused, vis, ir)
+    total = (weights[0] * l_ssim + weights[1] * l_mi + weights[2] * l_nce
+             + weights[3] * l_int + weights[4] * l_grad)
     return total, {"ssim": float(l_ssim.detach()), "mi": float(l_mi.detach()),
-                   "nce": float(l_nce.detach())}
+                   "nce": float(l_nce.detach()), "int": float(l_int.detach()),
+                   "grad": float(l_grad.detach())}

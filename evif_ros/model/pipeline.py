@@ -10,8 +10,8 @@
 - ``state``: the reconstruction network's recurrent state (empty list = reset).
 
 Returns the fused image and the visible reconstruction in [0, 1], the deblurred IR in
-raw counts, and the new state. Any H, W: inputs are padded to a multiple of 8 inside and
-outputs cropped back (346 x 260 divides by neither 8 nor 16).
+raw counts, and the new state. Any H, W: inputs are padded to a multiple of 8 (16 with
+16-px fusion tokens) inside and outputs cropped back (346 x 260 divides by neither).
 """
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ class EvifConfig:
     fusion_dim: int = 64
     heads: int = 4
     enhance: bool = True  # cross-task event enhancement (ablation: False)
+    # False: the reconstruction UNet runs once per sub-window (E2VID, the paper); True: once
+    # per IR frame on the K sub-window grids stacked as channels, its recurrent state
+    # carried from frame to frame (K times cheaper; the real-time sizes)
+    recon_stacked: bool = False
+    recon_recurrent: str = "all"  # ConvLSTMs after every encoder ("all") or "bottleneck"
+    fusion_patch: int = 8  # side of the fusion transformers' patch tokens (px)
+    fusion_mix_kernel: int = 3  # kernel of the fusion's projection and merge convolutions
+    conv_first: bool = False  # decoders convolve at the coarse scale, then upsample
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +65,12 @@ SIZES = {
     # trainable on 2 CPU cores in about an hour
     "lite": EvifConfig(size="lite", sub_windows=6, recon_base=8, recon_kernel=3,
                        deblur_base=16, fusion_base=16, fusion_dim=32, heads=2),
+    # real time on a 2-core CPU: one reconstruction pass per IR frame over the stacked
+    # sub-windows, 8-channel bases; the whole pipeline within one FireNet pass
+    "rt": EvifConfig(size="rt", sub_windows=6, recon_base=8, recon_kernel=3,
+                     deblur_base=8, fusion_base=8, fusion_dim=32, heads=2, recon_stacked=True,
+                     recon_recurrent="bottleneck", fusion_patch=16,
+                     fusion_mix_kernel=1, conv_first=True),
 }
 
 
@@ -70,12 +84,20 @@ class EvifPipeline(nn.Module):
     def __init__(self, cfg: EvifConfig):
         super().__init__()
         self.sub_windows = cfg.sub_windows
-        self.recon = ReconNet(cfg.in_ch, cfg.recon_base, kernel=cfg.recon_kernel)
-        self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance)
+        self.recon_stacked = cfg.recon_stacked
+        # stacked: each sub-window enters as its ON and OFF counts (time bins summed), so
+        # the full-resolution input stays at 2K channels
+        recon_in = 2 * cfg.sub_windows if cfg.recon_stacked else cfg.in_ch
+        self.recon = ReconNet(recon_in, cfg.recon_base, kernel=cfg.recon_kernel,
+                              recurrent=cfg.recon_recurrent, conv_first=cfg.conv_first)
+        self.n_state = self.recon.n_state
+        self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
+                                conv_first=cfg.conv_first)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
-                                cfg.fusion_dim, cfg.heads)
+                                cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
+                                mix_kernel=cfg.fusion_mix_kernel)
         self.use_fusion = True
-        self.multiple = MULTIPLE
+        self.multiple = max(MULTIPLE, cfg.fusion_patch)
 
     @staticmethod
     def normalize_ir(ir: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -83,8 +105,8 @@ class EvifPipeline(nn.Module):
         # in fp32 whatever the model's precision: quantile has no half kernel, and raw
         # counts up to 65535 overflow fp16's 11-bit mantissa
         flat = ir.flatten(1).float()
-        lo = torch.quantile(flat, 0.005, dim=1).view(-1, 1, 1, 1)
-        hi = torch.quantile(flat, 0.995, dim=1).view(-1, 1, 1, 1)
+        lo = quantile(flat, 0.005).view(-1, 1, 1, 1)
+        hi = quantile(flat, 0.995).view(-1, 1, 1, 1)
         scale = torch.clamp(hi - lo, min=1.0)
         return ((ir.float() - lo) / scale).to(ir.dtype), lo, scale
 
@@ -93,15 +115,37 @@ class EvifPipeline(nn.Module):
         """Event counts -> network input (log compresses bursts of fast motion)."""
         return torch.log1p(voxel)
 
+    @staticmethod
+    def per_polarity(sub_voxels: Tensor) -> Tensor:
+        """(B, K, 10, H, W) -> (B, K, 2, H, W): ON and OFF counts per sub-window, time bins
+        summed (channels are [ON bins, OFF bins], ``polarity_voxel_grid``); idempotent."""
+        b, k, c, h, w = sub_voxels.shape
+        if c == 2:
+            return sub_voxels
+        return sub_voxels.reshape(b, k, 2, c // 2, h, w).sum(3)
+
+    def reconstruct(self, sub_voxels: Tensor, state: List[Tensor]
+                    ) -> Tuple[Tensor, List[Tensor], List[Tensor], Tensor]:
+        """(B, K, C, H, W) sub-window grids -> (visible at mid-exposure, state, the
+        half-resolution decoder features for cross-task enhancement (one per pass), the
+        last decoder feature)."""
+        b, k, c, h, w = sub_voxels.shape
+        if self.recon_stacked:
+            visible, state, feat, dec = self.recon(
+                self.events_in(self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w)), state)
+            return visible, state, [feat], dec
+        feats: List[Tensor] = []
+        visible = sub_voxels[:, 0, :1]
+        dec = visible
+        for i in range(k):
+            visible, state, feat, dec = self.recon(self.events_in(sub_voxels[:, i]), state)
+            feats.append(feat)
+        return visible, state, feats, dec
+
     def run(self, ir_n: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
             state: List[Tensor]) -> Dict[str, Tensor]:
         """Padded, normalised inputs -> every intermediate output (training and export)."""
-        feats: List[Tensor] = []
-        visible = ir_n
-        dec_vis = ir_n
-        for k in range(sub_voxels.shape[1]):
-            visible, state, feat, dec_vis = self.recon(self.events_in(sub_voxels[:, k]), state)
-            feats.append(feat)
+        visible, state, feats, dec_vis = self.reconstruct(sub_voxels, state)
         sharp_n, dec_ir = self.deblur(ir_n, self.events_in(exposure_voxel), feats)
         out: Dict[str, Tensor] = {"visible": visible, "ir_n": sharp_n}
         if self.use_fusion:
@@ -115,6 +159,8 @@ class EvifPipeline(nn.Module):
 
     def forward(self, ir: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
                 state: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, List[Tensor]]:
+        if self.recon_stacked:  # fewer channels to pad (identical result)
+            sub_voxels = self.per_polarity(sub_voxels)
         b, k, c, h, w = sub_voxels.shape
         ir_n, lo, scale = self.normalize_ir(ir)
         ir_p, _, _ = pad_to(ir_n, self.multiple)
@@ -124,11 +170,23 @@ class EvifPipeline(nn.Module):
         if len(state) > 0 and state[0].shape[0] != b:
             state = []
         out = self.run(ir_p, ev_p, sub_p, state)
-        new_state = [out[f"state{i}"] for i in range(6)]
+        new_state = [out[f"state{i}"] for i in range(self.n_state)]
         fused = out["fused"][:, :, :h, :w]
         ir_deblurred = out["ir_n"][:, :, :h, :w].float() * scale + lo
         visible = out["visible"][:, :, :h, :w]
         return fused, ir_deblurred, visible, new_state
+
+
+def quantile(flat: Tensor, q: float) -> Tensor:
+    """Per-row quantile of (B, N) with numpy's linear interpolation, by selection
+    (``kthvalue``) instead of the full sort ``torch.quantile`` does: 5x faster at 346x260."""
+    pos = q * (flat.shape[1] - 1)
+    i = int(pos)
+    lower = torch.kthvalue(flat, i + 1, dim=1).values
+    if i + 1 >= flat.shape[1]:
+        return lower
+    upper = torch.kthvalue(flat, i + 2, dim=1).values
+    return lower + (pos - i) * (upper - lower)
 
 
 def build(cfg: EvifConfig) -> EvifPipeline:

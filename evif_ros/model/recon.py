@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv
+from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv, up2x
 
 
 class ReconNet(nn.Module):
@@ -21,18 +20,30 @@ class ReconNet(nn.Module):
 
     ``feat``: the decoder feature at half resolution (B, base*2, H/2, W/2), fed to
     cross-task enhancement; ``dec``: the last decoder feature (B, base, H, W), fed to fusion.
-    State: ``[h1, c1, h2, c2, h3, c3]``; an empty list means zeros. H, W multiples of 8.
+    State: ``[h1, c1, h2, c2, h3, c3]`` (``[h3, c3]`` with ``recurrent="bottleneck"``); an
+    empty list means zeros. H, W multiples of 8.
+
+    ``recurrent``: "all" puts a ConvLSTM after every encoder (E2VID); "bottleneck" only after
+    the last, at 1/8 resolution, where a gate convolution costs 1/16 of one at 1/2.
     """
 
     def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
-                 kernel: int = 5):
+                 kernel: int = 5, recurrent: str = "all", conv_first: bool = False):
         super().__init__()
+        if recurrent not in ("all", "bottleneck"):
+            raise ValueError(f"recurrent must be 'all' or 'bottleneck', got {recurrent!r}")
         self.base, self.n_enc = base, encoders
+        self.conv_first = conv_first  # decoders convolve before upsampling
         self.head = conv(in_ch, base, kernel)
         chans = [base * 2 ** (i + 1) for i in range(encoders)]
         cins = [base] + chans[:-1]
         self.enc = nn.ModuleList([conv(ci, co, kernel, 2) for ci, co in zip(cins, chans)])
-        self.lstm = nn.ModuleList([ConvLSTM(co, co) for co in chans])
+        levels = range(encoders) if recurrent == "all" else []
+        self.lstm = nn.ModuleList([ConvLSTM(chans[i], chans[i]) for i in levels])
+        # None unless bottleneck-only (TorchScript compiles `is None` branches away)
+        self.memory = ConvLSTM(chans[-1], chans[-1]) if recurrent == "bottleneck" else None
+        self.recurrent_levels = list(levels) if recurrent == "all" else [encoders - 1]
+        self.n_state = 2 * len(self.recurrent_levels)
         self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
         self.dec = nn.ModuleList([conv(co, ci, kernel)
                                   for ci, co in zip(cins[::-1], chans[::-1])])
@@ -42,9 +53,9 @@ class ReconNet(nn.Module):
     def init_state(self, x: Tensor) -> List[Tensor]:
         b, _, h, w = x.shape
         state: List[Tensor] = []
-        for i, c in enumerate(self.chans):
+        for i in self.recurrent_levels:
             s = 1 << (i + 1)
-            z = torch.zeros(b, c, h // s, w // s, dtype=x.dtype, device=x.device)
+            z = torch.zeros(b, self.chans[i], h // s, w // s, dtype=x.dtype, device=x.device)
             state += [z, z]
         return state
 
@@ -55,20 +66,27 @@ class ReconNet(nn.Module):
         x = self.head(voxel)
         skips = [x]
         new_state: List[Tensor] = []
-        i = 0
-        for enc, lstm in zip(self.enc, self.lstm):
-            x = enc(x)
-            h, c = lstm(x, state[2 * i], state[2 * i + 1])
-            new_state += [h, c]
-            x = h
-            skips.append(x)
-            i += 1
+        if self.memory is None:  # E2VID: every encoder's output through a ConvLSTM
+            i = 0
+            for enc, lstm in zip(self.enc, self.lstm):
+                x = enc(x)
+                h, c = lstm(x, state[2 * i], state[2 * i + 1])
+                new_state += [h, c]
+                x = h
+                skips.append(x)
+                i += 1
+        else:
+            for enc in self.enc:
+                x = enc(x)
+                skips.append(x)
+            x, c = self.memory(x, state[0], state[1])
+            new_state += [x, c]
         x = self.res(x)
         feat = x  # with a single encoder the bottleneck is the half-resolution feature
         j = 0
         for dec in self.dec:
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-            x = dec(x) + skips[len(skips) - 2 - j]
+            # conv_first: convolve at the coarse scale, then upsample (4x cheaper)
+            x = (up2x(dec(x)) if self.conv_first else dec(up2x(x))) + skips[len(skips) - 2 - j]
             if j == len(self.dec) - 2:
                 # the half-resolution decoder feature, not the encoder's: it has seen the
                 # bottleneck's context and the recurrent memory of every sub-window, which

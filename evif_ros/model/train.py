@@ -22,7 +22,13 @@ from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
-from evif_ros.model.losses import fusion_loss, psnr_loss, ssim
+from evif_ros.model.losses import (
+    FUSION_WEIGHTS,
+    SALIENT_FUSION_WEIGHTS,
+    fusion_loss,
+    psnr_loss,
+    ssim,
+)
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
 from evif_ros.paths import output_dir
 
@@ -53,6 +59,7 @@ class TrainArgs:
     device: str = "cpu"  # "cuda" trains on the GPU
     workers: int = 0  # processes that make batches (0: the training process)
     time_limit_min: float = 0.0  # stop (with a checkpoint to resume from) after this long
+    fusion: str = "paper"  # stage-3 objective, one of FUSION_OBJECTIVES
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -67,17 +74,21 @@ def learning_rate(args: TrainArgs, it: int) -> float:
     return low + 0.5 * (args.lr - low) * (1 + math.cos(math.pi * frac))
 
 
+# stage-3 objectives: "paper" is Eq. 6 against the task networks' outputs; "salient" adds
+# intensity and gradient terms against the element-wise maximum of the sources and takes
+# the sources from the ground truth (the sharp visible and IR frames the metrics use), so
+# the fusion network also learns to discount the task outputs' errors
+FUSION_OBJECTIVES = ("paper", "salient")
+
+
 def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
-                 deblur_weight: float = DEBLUR_WEIGHT):
+                 deblur_weight: float = DEBLUR_WEIGHT, fusion: str = "paper"):
     """Loss of one batch for a stage; returns ``(loss, terms)``."""
     ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
     sub = batch.sub_vox
     if stage == 1:
-        state: list = []
-        vis = ir_n
-        for k in range(sub.shape[1]):
-            vis, state, _, _ = model.recon(model.events_in(sub[:, k]), state)
+        vis = model.reconstruct(sub, [])[0]
         l_rec = F.mse_loss(vis, batch.vis)
         return l_rec, {"rec": float(l_rec.detach())}
     out = model.run(ir_n, batch.exp_vox, sub, [])
@@ -91,9 +102,14 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
         l_struct = 1 - ssim(out["visible"], batch.vis)
         loss = loss + 0.5 * l_struct
         terms["rec_ssim"] = float(l_struct.detach())
-        weights = (1.0, 0.1 if use_mi else 0.0, 0.01 if use_mi else 0.0)
-        l_fuse, t = fusion_loss(out["fused"], out["visible"].detach(),
-                                torch.clamp(out["ir_n"], 0, 1).detach(), out, weights)
+        w = SALIENT_FUSION_WEIGHTS if fusion == "salient" else FUSION_WEIGHTS
+        if not use_mi:  # the ablation without the bi-level MI terms
+            w = (w[0], 0.0, 0.0, w[3], w[4])
+        if fusion == "salient":
+            vis, ir = batch.vis, torch.clamp(sharp_n, 0, 1)
+        else:
+            vis, ir = out["visible"].detach(), torch.clamp(out["ir_n"], 0, 1).detach()
+        l_fuse, t = fusion_loss(out["fused"], vis, ir, out, w)
         loss = loss + l_fuse
         terms.update(t)
     return loss, terms
@@ -136,6 +152,9 @@ def model_from_checkpoint(path: Path) -> tuple[EvifPipeline, EvifConfig, dict]:
 def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.stage not in (1, 2, 3):
         raise ConfigError(f"--stage must be 1, 2 or 3, got {args.stage}")
+    if args.fusion not in FUSION_OBJECTIVES:
+        raise ConfigError(f"--fusion must be one of {', '.join(FUSION_OBJECTIVES)}, "
+                          f"got {args.fusion!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -193,7 +212,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             batch = next(batches).to(device)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(args, it)
-            loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight)
+            loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight,
+                                       args.fusion)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

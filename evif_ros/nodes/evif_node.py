@@ -23,10 +23,10 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, TimeReference
 
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration
-from evif_ros.core.sync import ExposureSynchronizer
+from evif_ros.core.clock import EventClockOffset
 from evif_ros.errors import LayoutError
+from evif_ros.feeder import WindowFeeder
 from evif_ros.inference import EvifRunner
-from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
 from evif_ros.nodes.common import (
     RELIABLE_SENSOR_QOS,
     SENSOR_INFO_QOS,
@@ -43,13 +43,16 @@ from evif_ros.nodes.common import (
 from evif_ros.paths import share_file
 
 STAGES = ("voxelize", "model", "publish")
+# exposure end (event clock) -> the three outputs published, see core/clock.py
+END_TO_END = "end_to_end"
 
 
 class Latency:
     """Rolling per-stage latencies (ms) for diagnostics and benchmarks."""
 
     def __init__(self, size: int = 200):
-        self.values = {s: collections.deque(maxlen=size) for s in STAGES + ("total",)}
+        self.values = {s: collections.deque(maxlen=size)
+                       for s in STAGES + ("total", END_TO_END)}
 
     def add(self, stage: str, ms: float) -> None:
         self.values[stage].append(ms)
@@ -89,19 +92,21 @@ class EvifNode(Node):
         path = model_path or "evif_lite.ts"
         if "/" not in path:  # a bare name: one of the shipped models
             path = share_file("models", path)
-        self.runner = EvifRunner(path, self.calib, device)
+        self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns)
         self.k, self.device = self.runner.k, self.runner.device
+        self.runner.warm_up(1 if self.device == "cpu" else 10)
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}")
-        self.sync = ExposureSynchronizer(self.runner.sync_config())
+        self.feeder = WindowFeeder(self.calib, self.k)
+        self.sync = self.feeder.sync
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
         self.pending: collections.deque = collections.deque()
         self.wake = threading.Event()
-        self.last_start_ns: int | None = None
         self.counts = collections.Counter()
         self.last_reason: dict[str, str] = {}
         self.sensor_size: tuple[int, int] | None = None  # from /davis/camera_info
         self.latency = Latency()
+        self.event_clock = EventClockOffset()
         self._logged: set[str] = set()
         self.pub_fused = SafePublisher(self, Image, topics.FUSED, SENSOR_QOS)
         self.pub_ir = SafePublisher(self, Image, topics.IR_DEBLURRED, SENSOR_QOS)
@@ -141,14 +146,15 @@ class EvifNode(Node):
 
     def _on_events(self, msg: PointCloud2) -> None:
         try:
-            ev = events_from_msg(msg, topics.EVENTS, max_events=self.max_packet_events)
+            ev = self.feeder.events_msg(msg, max_events=self.max_packet_events)
         except LayoutError as exc:
             return self._drop("events", exc)
         if self.sensor_size is not None and self.sensor_size != self.calib.davis_size:
             return self._drop("events_sensor_size", self._size_mismatch(), ev.size)
         ev = self._clean(ev)
         if ev.size:
-            self._queue(self.sync.add_events(ev))
+            self.event_clock.observe(time.monotonic_ns(), int(ev["t"][-1]))
+            self._queue(self.feeder.events(ev))
 
     def _clean(self, ev):
         """Events outside the calibrated sensor are dropped and counted, never cropped
@@ -167,19 +173,15 @@ class EvifNode(Node):
         return ev
 
     def _on_trigger(self, msg: TimeReference) -> None:
-        self._queue(self.sync.add_trigger(stamp_to_ns(msg.header.stamp)))
+        self._queue(self.feeder.trigger_msg(msg))
 
     def _on_ir(self, msg: Image) -> None:
         try:
-            img = image_from_msg(msg, topics.IR_IMAGE, allowed=("mono16", "mono8"))
-            if img.shape[1::-1] != self.calib.ir_size:
-                raise LayoutError(f"{topics.IR_IMAGE}: {img.shape[1]}x{img.shape[0]} frame, "
-                                  f"calibration expects {self.calib.ir_size[0]}x"
-                                  f"{self.calib.ir_size[1]}")
+            windows = self.feeder.frame_msg(msg)
         except LayoutError as exc:
             return self._drop("ir", exc)
         self.counts["ir_frames"] += 1
-        self._queue(self.sync.add_frame(img.copy(), stamp_to_ns(msg.header.stamp)))
+        self._queue(windows)
 
     def _queue(self, windows) -> None:
         if not windows:
@@ -209,13 +211,8 @@ class EvifNode(Node):
                 self._drop("window", exc)
 
     def process(self, w) -> None:
-        # the recurrent state only makes sense across consecutive exposures
-        if self.last_start_ns is None or w.t_start_ns - self.last_start_ns > self.reset_gap_ns \
-                or w.t_start_ns <= self.last_start_ns:
-            self.runner.reset()
-            self.counts["state_resets"] += 1
-        res = self.runner(w.image, w.events, w.t_start_ns, w.exposure_ns, w.recon_edges_ns)
-        self.last_start_ns = w.t_start_ns
+        res = self.runner.run(w)  # resets the recurrent state across gaps
+        self.counts["state_resets"] = self.runner.resets
         t2 = time.perf_counter()
         fid = self.frame_id
         self.pub_fused.publish(self.mt.image(res.fused, "mono8", w.t_start_ns, fid))
@@ -225,15 +222,18 @@ class EvifNode(Node):
         for stage, ms in (*res.timings_ms.items(), ("publish", publish_ms)):
             self.latency.add(stage, ms)
         self.latency.add("total", sum(res.timings_ms.values()) + publish_ms)
+        e2e = self.event_clock.latency_ms(time.monotonic_ns(), w.t_start_ns + w.exposure_ns)
+        if e2e is not None:
+            self.latency.add(END_TO_END, e2e)
         self.counts["outputs"] += 1
 
     def _diag_values(self) -> dict:
         vals = dict(self.counts)
         vals.update({f"last_drop_{k}": v[:200] for k, v in self.last_reason.items()})
         vals.update({f"latency_{s}_p50_ms": self.latency.percentile(s, 50)
-                     for s in STAGES + ("total",)})
+                     for s in STAGES + ("total", END_TO_END)})
         vals.update({f"latency_{s}_p95_ms": self.latency.percentile(s, 95)
-                     for s in STAGES + ("total",)})
+                     for s in STAGES + ("total", END_TO_END)})
         vals.update({f"sync_{k}": v for k, v in self.sync.stats.as_dict().items() if v})
         vals["device"] = self.device
         if self.sensor_size is not None and self.sensor_size != self.calib.davis_size:

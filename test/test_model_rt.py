@@ -1,0 +1,98 @@
+"""The real-time size and its building blocks: each fast path against the slow reference it
+replaces (torch's own layers, numpy's percentile, hand-computed values)."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evif_ros.model.cost import count_macs
+from evif_ros.model.deblur import event_gate
+from evif_ros.model.firenet import FireNet
+from evif_ros.model.layers import TransformerBlock
+from evif_ros.model.losses import salience_loss, sobel_magnitude
+from evif_ros.model.pipeline import SIZES, EvifPipeline, quantile
+
+
+def test_stacked_reconstruction_sees_on_and_off_counts_per_sub_window():
+    sub = torch.zeros(1, 2, 10, 16, 16)
+    sub[0, 1, 3, 5, 7] = 2.0  # sub-window 1, ON bin 3
+    sub[0, 0, 9, 1, 1] = 1.0  # sub-window 0, OFF bin 4
+    per = EvifPipeline.per_polarity(sub)
+    assert per.shape == (1, 2, 2, 16, 16)
+    assert per[0, 1, 0, 5, 7] == 2.0 and per[0, 0, 1, 1, 1] == 1.0 and per.sum() == 3.0
+    assert torch.equal(EvifPipeline.per_polarity(per), per)
+
+
+def test_quantile_by_selection_equals_numpy_percentile():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1001, generator=g) * 9000
+    for q in (0.0, 0.005, 0.5, 0.995, 1.0):
+        np.testing.assert_allclose(quantile(x, q).numpy(),
+                                   np.percentile(x.numpy(), 100 * q, axis=1), rtol=1e-6)
+    # by hand: 0.25 of [0, 10, 20, 30, 40] sits at position 1 -> 10; 0.3 at 1.2 -> 12
+    row = torch.tensor([[40.0, 0.0, 30.0, 10.0, 20.0]])
+    assert float(quantile(row, 0.25)) == 10.0 and abs(float(quantile(row, 0.3)) - 12.0) < 1e-5
+
+
+def test_transformer_unembedding_equals_the_transposed_convolution():
+    torch.manual_seed(0)
+    block = TransformerBlock(4, 16, 2, patch=16).eval()
+    x = torch.rand(2, 4, 32, 48)
+    with torch.no_grad():
+        t = block.embed(x)
+        b, d, h, w = t.shape
+        tok = t.flatten(2).transpose(1, 2)
+        y = block.norm1(tok)
+        tok = tok + block.attn(y, y, y, need_weights=False)[0]
+        tok = tok + block.mlp(block.norm2(tok))
+        ref = x + block.unembed(tok.transpose(1, 2).reshape(b, d, h, w))
+        assert (block(x) - ref).abs().max() < 1e-5
+
+
+def test_event_gate_separable_max_equals_the_square_max_filter():
+    g = torch.Generator().manual_seed(1)
+    vox = torch.log1p(torch.poisson(torch.full((2, 10, 30, 40), 0.01), generator=g))
+    ref = torch.clamp(F.max_pool2d(vox.sum(1, keepdim=True), 5, 1, 2) / np.log(2.0), 0, 1)
+    assert torch.equal(event_gate(vox, 2), ref)
+
+
+def test_salience_loss_by_hand():
+    vis = torch.zeros(1, 1, 8, 8)
+    vis[..., :, 4:] = 1.0  # a vertical edge between columns 3 and 4
+    # Sobel by hand at the edge: [-1 0 1; -2 0 2; -1 0 1] over a 0 -> 1 step = 4, in
+    # columns 3 and 4 (replicate padding: the borders see no step)
+    assert float(sobel_magnitude(vis)[0, 0, 4, 3]) == 4.0
+    assert float(sobel_magnitude(vis).sum()) == 4.0 * 2 * 8
+    dark = torch.zeros_like(vis)
+    l_int, l_grad = salience_loss(vis.clone(), vis, dark)  # fused = the maximum: no loss
+    assert float(l_int) == 0.0 and float(l_grad) == 0.0
+    grey = torch.full_like(vis, 0.5)
+    # fused = max(vis, grey) steps 0.5 -> 1 (Sobel 2) where the target gradient is 4:
+    # |2 - 4| on 16 of 64 pixels = 0.5; intensity matches the maximum exactly
+    l_int, l_grad = salience_loss(torch.maximum(vis, grey), vis, grey)
+    assert float(l_int) == 0.0 and abs(float(l_grad) - 0.5) < 1e-6
+    l_int, _ = salience_loss(grey, vis, grey)  # loses the bright half: 0.5 on half the pixels
+    assert abs(float(l_int) - 0.25) < 1e-6
+
+
+def test_mac_count_of_one_convolution_by_hand():
+    net = nn.Sequential(nn.Conv2d(3, 5, 3, 1, 1), nn.ConvTranspose2d(5, 2, 2, 2))
+    # conv: 5x10x12 outputs x 3*3*3 MACs; transposed: 5x10x12 inputs x 2*2*2 MACs
+    assert count_macs(net, torch.rand(1, 3, 10, 12)) == 5 * 120 * 27 + 5 * 120 * 8
+
+
+def test_firenet_reference_has_the_papers_size_and_scripts():
+    net = FireNet()
+    assert 37_000 < sum(p.numel() for p in net.parameters()) < 39_000  # "38k parameters"
+    scripted = torch.jit.script(net.eval())
+    img, state = scripted(torch.rand(1, 5, 20, 30), [])
+    img2, _ = scripted(torch.rand(1, 5, 20, 30), state)
+    assert img.shape == (1, 1, 20, 30) and len(state) == 2 and torch.isfinite(img2).all()
+
+
+def test_cli_choices_match_the_model_code():
+    from evif_ros import cli
+    from evif_ros.model.train import FUSION_OBJECTIVES
+    assert set(cli.MODEL_SIZES) == set(SIZES)
+    assert cli.FUSION_OBJECTIVES == FUSION_OBJECTIVES
