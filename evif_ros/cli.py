@@ -144,6 +144,9 @@ def _train(args: argparse.Namespace) -> None:
 def _train_frame_deblur(args: argparse.Namespace) -> None:
     from evif_ros.model.frame_deblur import train_frame_deblur
 
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     out = train_frame_deblur(Path(args.data), Path(args.out), args.iters,
                              progress=not args.quiet)
     print(f"wrote {out}")
@@ -159,9 +162,9 @@ def _export(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from evif_ros.evaluation import evaluate_bag, evaluate_dataset
-    from evif_ros.paths import share_file
+    from evif_ros.paths import DEFAULT_MODEL, share_file
 
-    model = Path(args.model) if args.model else share_file("models", "evif_lite.ts")
+    model = Path(args.model) if args.model else share_file("models", DEFAULT_MODEL)
     out = Path(args.out)
     if args.bag:
         calib = Path(args.calibration) if args.calibration else share_file(
@@ -241,13 +244,23 @@ def _rig(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from evif_ros.rig_runner import run_demo
 
-    print(f"demo: {args.duration} s of the synthetic '{args.scenario}' rig at {args.rate}x "
-          "real time through davis_driver, ir_driver, evif_node, event_renderer", flush=True)
-    r = run_demo(Path(args.out), args.scenario, args.duration, args.rate, args.seed)
+    rate = None if args.rate == "auto" else float(args.rate)
+    print(f"demo: {args.duration} s of the synthetic '{args.scenario}' rig at "
+          f"{'the highest sustainable rate' if rate is None else f'{rate}x real time'} "
+          "through davis_driver, ir_driver, event_renderer and evif_node (own process)",
+          flush=True)
+    r = run_demo(Path(args.out), args.scenario, args.duration, rate, args.seed,
+                 model=args.model)
+    if r["probe"]:
+        print(f"probe: model {r['probe']['model_ms']:.0f} ms per window (worst of 4), "
+              f"simulator {r['probe']['sim_s_per_rig_s']:.2f} s per rig second -> rate "
+              f"{r['rate']}x real time")
     lat = r["latency_ms"]
     print(f"events {r['events']}, IR frames {r['ir_frames']}, windows {r['windows']}, "
           f"fused outputs {r['outputs']}, dropped {r['dropped']} (device {r['device']}, "
           f"wall {r['wall_s']:.1f} s, {r['outputs'] / max(r['wall_s'], 1e-9):.2f} outputs/s)")
+    print(f"real-time factor: {r['rate']}x (rig time / wall time) with "
+          f"{r['dropped']} dropped windows")
     print("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|")
     for stage, (p50, p95) in lat.items():
         print(f"| {stage} | {p50:.1f} | {p95:.1f} |")
@@ -256,6 +269,10 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"outputs: {r['bag']} (mcap); pictures: {', '.join(r['pictures']) or 'none'}")
     if r["outputs"] == 0:
         raise EvifError("demo produced no fused image")
+
+
+def _rate_or_auto(text: str):
+    return text if text == "auto" else _number(float, 0.0, 100.0, above=True)(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,10 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("train-frame-deblur", help="the frame-only deblurring baseline "
-                       "(no events; stands in for NAFNet)")
+                       "(a small NAFNet, no events)")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="TorchScript file to write")
-    p.add_argument("--iters", type=COUNT, default=600)
+    p.add_argument("--iters", type=COUNT, default=2000)
+    p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_frame_deblur)
 
@@ -421,8 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out")
     p.add_argument("--scenario", default="day", choices=list(SCENARIOS))
     p.add_argument("--duration", type=POSITIVE, default=1.0, help="seconds of rig time")
-    p.add_argument("--rate", type=_number(float, 0.0, 100.0, above=True), default=0.025,
-                   help="rig speed vs real time (CPU inference is far slower than 30 Hz)")
+    p.add_argument("--rate", type=_rate_or_auto, default="auto",
+                   help="rig speed vs real time, or 'auto': the highest this machine "
+                        "sustains without dropping a window (measured first)")
+    p.add_argument("--model", default="", help="TorchScript model (default: shipped)")
     p.add_argument("--seed", type=SEED, default=7)
     p.set_defaults(func=_demo)
     return ap

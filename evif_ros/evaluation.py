@@ -36,6 +36,13 @@ def stretch(ir: np.ndarray, lo: float, scale: float) -> np.ndarray:
     return np.clip((ir.astype(np.float32) - lo) / scale, 0, 1)
 
 
+def to8(img01: np.ndarray) -> np.ndarray:
+    """[0, 1] float -> the 8-bit image every method is scored from (EVIF's outputs are
+    8-bit already; scoring the baselines as floats would favour them, e.g. MI by up to
+    ~10 %)."""
+    return np.round(np.clip(img01, 0, 1) * 255.0).astype(np.uint8)
+
+
 class FrameDeblur:
     def __init__(self, path: Path):
         if not Path(path).is_file():
@@ -61,38 +68,44 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
     table1 = defaultdict(lambda: defaultdict(list))  # method -> metric -> values
     table2 = defaultdict(list)
     table3 = defaultdict(list)
+    contrast = defaultdict(list)
     per_scn = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     examples = []
     for i, s in enumerate(tqdm(samples, desc="eval", unit="sample", disable=not progress)):
         scn = s["scenario"]
         lo, scale = ir_range(s["ir_blur"])
-        ref_vis = s["vis_sharp"].astype(np.float64)
-        ref_ir = stretch(s["ir_sharp"], lo, scale) * 255.0
+        ref_vis = s["vis_sharp"]  # uint8
+        ref_ir = to8(stretch(s["ir_sharp"], lo, scale))
         edges = sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k)
         runner.reset()
         res = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
-        fused = {"EVIF": res.fused.astype(np.float64)}
+        fused = {"EVIF": res.fused}  # uint8
         aps = s["aps_blur"].astype(np.float32) / 255.0
         ir01 = stretch(s["ir_blur"], lo, scale)
         inputs = {"blurry": (aps, ir01)}
-        psnr = {"blurry": M.psnr(ir01 * 255, ref_ir),
-                "EVIF": M.psnr(stretch(res.ir_deblurred, lo, scale) * 255, ref_ir)}
+        psnr = {"blurry": M.psnr(to8(ir01), ref_ir),
+                "EVIF": M.psnr(to8(stretch(res.ir_deblurred, lo, scale)), ref_ir)}
         if fdb is not None:
             ir_db = np.clip(fdb(ir01), 0, 1)
             inputs["deblurred"] = (np.clip(fdb(aps), 0, 1), ir_db)
-            psnr["frame-only deblurring"] = M.psnr(ir_db * 255, ref_ir)
+            psnr["frame-only deblurring"] = M.psnr(to8(ir_db), ref_ir)
         if abl is not None:
             abl.reset()
             r2 = abl(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
-            psnr["EVIF w/o enhancement"] = M.psnr(stretch(r2.ir_deblurred, lo, scale) * 255,
+            psnr["EVIF w/o enhancement"] = M.psnr(to8(stretch(r2.ir_deblurred, lo, scale)),
                                                   ref_ir)
         for name in methods:
             for variant, (va, vb) in inputs.items():
-                fused[f"{name} ({variant})"] = BASELINES[name](va, vb) * 255.0
+                fused[f"{name} ({variant})"] = to8(BASELINES[name](va, vb))
         for method, f in fused.items():
             for k, v in M.all_metrics(ref_vis, ref_ir, f).items():
                 table1[method][k].append(v)
                 per_scn[scn][method][k].append(v)
+            # CE rewards flat images: the fused image's contrast is reported beside the
+            # sources' (standard deviation of the 8-bit image)
+            contrast[method].append(float(np.std(f)))
+        contrast["source: visible (sharp)"].append(float(np.std(ref_vis)))
+        contrast["source: IR (sharp)"].append(float(np.std(ref_ir)))
         for k, v in psnr.items():
             table2[k].append(v)
             per_scn[scn]["PSNR"][k].append(v)
@@ -105,22 +118,36 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
             table3[k].append(v)
             per_scn[scn]["VIS_SSIM"][k].append(v)
         if i < 4:
-            examples.append([s["aps_blur"], (ir01 * 255).astype(np.uint8),
-                             events_image(s["events"][(s["events"]["t"] >= 0)], w, h),
-                             res.visible, (stretch(res.ir_deblurred, lo, scale) * 255
-                                           ).astype(np.uint8), res.fused,
-                             np.clip(fused.get("gff (blurry)", fused["EVIF"]), 0, 255
-                                     ).astype(np.uint8), s["vis_sharp"],
-                             (ref_ir).astype(np.uint8)])
+            examples.append({"row": [s["aps_blur"], to8(ir01),
+                                     events_image(s["events"][(s["events"]["t"] >= 0)], w, h),
+                                     res.visible, to8(stretch(res.ir_deblurred, lo, scale)),
+                                     res.fused],
+                             "truth": [s["vis_sharp"], ref_ir],
+                             "fused": {m: f for m, f in fused.items() if m != "EVIF"}})
     summary = {"n": len(samples),
                "table1": {m: {k: float(np.mean(v)) for k, v in d.items()}
                           for m, d in table1.items()},
                "table2": {k: float(np.mean(v)) for k, v in table2.items()},
                "table3": {k: float(np.mean(v)) for k, v in table3.items()},
+               "contrast_sd": {k: float(np.mean(v)) for k, v in contrast.items()},
                "per_scenario": {scn: {m: {k: float(np.mean(v)) for k, v in d.items()}
                                       for m, d in ms.items()} for scn, ms in per_scn.items()}}
-    write_reports(summary, Path(out), examples)
+    best = best_baseline(summary["table1"])
+    rows = [ex["row"] + [ex["fused"].get(best, ex["row"][5])] + ex["truth"] for ex in examples]
+    write_reports(summary, Path(out), rows, best)
     return summary
+
+
+def best_baseline(t1: dict) -> str:
+    """The non-EVIF method that is best on the most of the six metrics (ties: the first)."""
+    others = {m: v for m, v in t1.items() if m != "EVIF"}
+    if not others:
+        return "EVIF"
+    wins = dict.fromkeys(others, 0)
+    for c in M.METRICS:
+        vals = {m: v[c] for m, v in others.items()}
+        wins[(min if c in M.LOWER_IS_BETTER else max)(vals, key=vals.get)] += 1
+    return max(wins, key=wins.get)
 
 
 def _fmt_table1(t1: dict) -> str:
@@ -137,7 +164,7 @@ def _fmt_table1(t1: dict) -> str:
     return "\n".join(lines)
 
 
-def write_reports(summary: dict, out: Path, examples: list) -> None:
+def write_reports(summary: dict, out: Path, examples: list, best: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -145,9 +172,13 @@ def write_reports(summary: dict, out: Path, examples: list) -> None:
     output_dir(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     t1, t2 = summary["table1"], summary["table2"]
+    sd = summary.get("contrast_sd", {})
+    sd_lines = ["", "Contrast (standard deviation of the 8-bit image; CE rewards flat "
+                "images):", "", "| image | SD |", "|---|---|"] + [
+        f"| {k} | {v:.1f} |" for k, v in sd.items()]
     (out / "table1.md").write_text(f"Six VIF metrics against the sharp ground truth "
                                    f"({summary['n']} test samples; best in bold)\n\n"
-                                   + _fmt_table1(t1) + "\n")
+                                   + _fmt_table1(t1) + "\n" + "\n".join(sd_lines) + "\n")
     with open(out / "table1.csv", "w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["method", *M.METRICS])
@@ -195,7 +226,8 @@ def write_reports(summary: dict, out: Path, examples: list) -> None:
     plt.close(fig)
     if examples:
         grid = tile(examples, ["APS (blurry)", "IR (blurry)", "events", "EVIF visible",
-                               "EVIF IR", "EVIF fused", "GFF (blurry)", "GT visible", "GT IR"])
+                               "EVIF IR", "EVIF fused", f"best baseline: {best}",
+                               "GT visible", "GT IR"])
         cv2.imwrite(str(out / "examples.png"), grid)
 
 
@@ -236,7 +268,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
         ir01 = stretch(ir, lo, scale)
         vis01 = (min(aps, key=lambda a: abs(a[0] - wdw.mid_ns))[1].astype(np.float32) / 255
                  if aps else res.visible.astype(np.float32) / 255)
-        fused = {"EVIF": res.fused.astype(np.float64)}
+        fused = {"EVIF": res.fused}  # uint8
         for name in methods:
             fused[name] = BASELINES[name](vis01, ir01) * 255.0
         for m, f in fused.items():

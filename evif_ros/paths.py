@@ -13,6 +13,8 @@ from pathlib import Path
 from evif_ros.errors import InputFileError
 
 PACKAGE = "evif_ros"
+# the model evif_node, evif eval and the benchmarks load when none is named
+DEFAULT_MODEL = "evif_lite.ts"
 
 
 def _candidates() -> list[Path]:

@@ -6,10 +6,16 @@ collector node that records the outputs to an mcap bag and draws comparison pict
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -19,6 +25,7 @@ from sensor_msgs.msg import Image, PointCloud2, TimeReference
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration, warp_ir_to_davis
 from evif_ros.core.render import events_image, normalize, tile
+from evif_ros.errors import EvifError
 from evif_ros.feeder import WindowFeeder
 from evif_ros.graph import load_params, node_class, source_overrides
 from evif_ros.msgs import image_from_msg, stamp_to_ns
@@ -31,22 +38,29 @@ from evif_ros.nodes.common import (
     spin_until_stopped,
 )
 from evif_ros.nodes.stop import handle_stop_signals
-from evif_ros.paths import share_file
+from evif_ros.paths import DEFAULT_MODEL, share_file
 
 
 def overrides_to_parameters(values: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in values.items()]
 
 
-def build_nodes(config: Path, source: str, extra: dict | None = None, **kw) -> list[Node]:
+def node_parameters(config: Path, source: str, extra: dict | None = None, **kw
+                    ) -> dict[str, dict]:
+    """``{node: parameters}`` of the graph for a source: the YAML, the source's overrides,
+    then ``extra``."""
     names, over = source_overrides(source, **kw)
     params = load_params(config)
     extra = extra or {}
-    nodes = []
-    for name in names:
-        values = {**params.get(name, {}), **over.get(name, {}), **extra.get(name, {})}
-        nodes.append(node_class(name)(parameter_overrides=overrides_to_parameters(values)))
-    return nodes
+    return {name: {**params.get(name, {}), **over.get(name, {}), **extra.get(name, {})}
+            for name in names}
+
+
+def build_nodes(config: Path, source: str, extra: dict | None = None,
+                exclude: tuple[str, ...] = (), **kw) -> list[Node]:
+    return [node_class(name)(parameter_overrides=overrides_to_parameters(values))
+            for name, values in node_parameters(config, source, extra, **kw).items()
+            if name not in exclude]
 
 
 class DemoCollector(Node):
@@ -67,6 +81,9 @@ class DemoCollector(Node):
         self.lock = threading.Lock()
         self.inputs: dict[int, tuple] = {}
         self.outputs: dict[int, dict] = {}
+        self.evif_diag: dict[str, str] = {}  # latest /diagnostics values of evif_node
+        self.evif_diag_at = 0.0  # time.monotonic() of their arrival
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
         self.create_subscription(PointCloud2, topics.EVENTS, self._on_events, EVENTS_RELIABLE)
         self.create_subscription(TimeReference, topics.TRIGGERS, self._on_trigger, TRIGGERS_QOS)
         self.create_subscription(Image, topics.IR_IMAGE, self._on_ir, SENSOR_QOS)
@@ -96,6 +113,15 @@ class DemoCollector(Node):
 
     def _on_ir(self, msg) -> None:
         self._windows(self.feeder.frame_msg(msg))
+
+    def _on_diag(self, msg) -> None:
+        for st in msg.status:
+            if st.name.startswith("evif_node"):
+                self.evif_diag = {kv.key: kv.value for kv in st.values}
+                self.evif_diag_at = time.monotonic()
+
+    def evif_count(self, key: str) -> int:
+        return int(float(self.evif_diag.get(key, "0")))
 
     def _on_output(self, topic: str, msg) -> None:
         self._write(topic, msg, "sensor_msgs/msg/Image")
@@ -168,9 +194,75 @@ def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
         close_nodes(nodes)
 
 
-def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int,
-             config: Path | None = None) -> dict:
-    """`evif demo`: the synthetic rig through the whole graph with the shipped model."""
+class InferenceProcess:
+    """``evif_node`` in a child process, as ``ros2 launch`` runs it: its own interpreter, so
+    the model never waits on the drivers' GIL. Stopped with SIGINT (the node exits 0)."""
+
+    def __init__(self, params: dict, workdir: Path, threads: int):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.params_file = workdir / "evif_node.params.yaml"
+        self.params_file.write_text(yaml.safe_dump({"/evif_node": {"ros__parameters": params}}))
+        self.log_path = workdir / "evif_node.log"
+        # torch reads the thread count when it starts; one thread per core left to the rig
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "evif_ros.nodes.evif_node", "--ros-args",
+                 "--params-file", str(self.params_file)],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def failure(self) -> str:
+        lines = [ln for ln in self.log_path.read_text().splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit code {self.proc.returncode}"
+
+
+def sustainable_rate(model: Path, scenario: str, seed: int, threads: int,
+                     margin: float = 0.6) -> tuple[float, float, float]:
+    """The highest rig speed (vs real time, at most 1) at which this machine keeps up:
+    the model must finish a window within ``margin`` of the IR period, and the simulator
+    must render rig time within ``margin`` of the wall time. Measured here on a few windows
+    of the same scenario. Returns ``(rate, model p_max ms, simulator s per rig s)``."""
+    import torch
+
+    from evif_ros.inference import EvifRunner
+    from evif_ros.sim.rig import Rig, rig_windows, synthetic_rig_config
+
+    calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
+    torch.set_num_threads(threads)
+    runner = EvifRunner(model, calib, "cpu")
+    cfg = synthetic_rig_config({"scenario": scenario, "seed": seed, "aligned": False})
+    t0, rig_s = time.perf_counter(), 0.25
+    windows = rig_windows(Rig(cfg).run(rig_s), WindowFeeder(calib, runner.k))
+    sim_s_per_rig_s = (time.perf_counter() - t0) / rig_s
+    runner.warm_up(1)
+    times = []
+    for w in windows[:4]:
+        t1 = time.perf_counter()
+        runner.run(w)
+        times.append((time.perf_counter() - t1) * 1e3)
+    model_ms = max(times) if times else float("inf")
+    period_ms = cfg.thermal.period_ns / 1e6
+    rate = min(1.0, margin * period_ms / model_ms, margin / sim_s_per_rig_s)
+    return float(f"{rate:.2g}"), model_ms, sim_s_per_rig_s
+
+
+def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, seed: int,
+             config: Path | None = None, model: str = "") -> dict:
+    """`evif demo`: the synthetic rig through the whole graph with the shipped model, the
+    inference node in its own process. ``rate=None``: the highest rate this machine
+    sustains (:func:`sustainable_rate`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     bag = out / "outputs"
@@ -178,39 +270,71 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float, seed: int
         import shutil
         shutil.rmtree(bag)
     config = config or share_file("config", "rig.yaml")
+    threads = 1 if (os.cpu_count() or 1) <= 2 else (os.cpu_count() or 2) - 2
+    model_path = model or load_params(config).get("evif_node", {}).get("model_path") \
+        or DEFAULT_MODEL
+    if "/" not in model_path:
+        model_path = str(share_file("models", model_path))
+    probe = None
+    if rate is None:
+        rate, model_ms, sim_cost = sustainable_rate(Path(model_path), scenario, seed, threads)
+        probe = {"model_ms": model_ms, "sim_s_per_rig_s": sim_cost}
     handle_stop_signals()
     init_rclpy()
     nodes = []
     t0 = time.monotonic()
+    # playback holds until every consumer listens: events go to the collector, the
+    # renderer and evif_node (which subscribes once its model is loaded), IR frames to
+    # the collector and evif_node
+    extra = {"davis_driver": {"reliable_events": True, "wait_for_subscribers": 3,
+                              "aligned": False},
+             "ir_driver": {"reliable": True, "wait_for_subscribers": 2, "aligned": False},
+             "evif_node": {"reliable_events": True, "reliable_ir": True,
+                           "model_path": model_path}}
+    params = node_parameters(config, "sim", extra=extra, scenario=scenario, seed=seed,
+                             duration=duration_s, rate=rate)
+    evif = InferenceProcess(params["evif_node"], out / "logs", threads)
     try:
-        extra = {"davis_driver": {"reliable_events": True, "wait_for_subscribers": 2,
-                                  "aligned": False},
-                 "ir_driver": {"reliable": True, "wait_for_subscribers": 2, "aligned": False},
-                 "evif_node": {"reliable_events": True, "reliable_ir": True}}
         nodes = build_nodes(config, "sim", scenario=scenario, seed=seed, duration=duration_s,
-                            rate=rate, extra=extra)
-        evif = next(n for n in nodes if n.get_name() == "evif_node")
-        collector = DemoCollector(bag, share_file("calibration", "synthetic_rig.yaml"), evif.k)
+                            rate=rate, extra=extra, exclude=("evif_node",))
+        collector = DemoCollector(bag, share_file("calibration", "synthetic_rig.yaml"), 1)
         nodes.append(collector)
         davis = next(n for n in nodes if n.get_name() == "davis_driver")
         ir = next(n for n in nodes if n.get_name() == "ir_driver")
+        progress = {"at": 0.0, "done": -1}
 
         def finished():
-            done = evif.counts["outputs"] + evif.counts["dropped_windows"] \
-                + evif.counts["dropped_window"]
-            return davis.finished and ir.finished and done >= evif.counts["windows"]
-        spin_nodes(nodes, finished, timeout_s=280)
-        time.sleep(0.5)
+            if not evif.alive():
+                return True
+            if not (davis.finished and ir.finished):
+                return False
+            c = collector.evif_count
+            done = c("outputs") + c("dropped_windows") + c("dropped_window")
+            now = time.monotonic()
+            if done != progress["done"]:
+                progress.update(at=now, done=done)
+            # a report sent after the last change, with every window accounted for; or
+            # nothing new for 60 s (a window the node never completes, say)
+            return (collector.evif_diag_at > progress["at"] and c("windows") > 0
+                    and done >= c("windows")) or now - progress["at"] > 60
+        spin_nodes(nodes, finished, timeout_s=600)
+        if not evif.alive():
+            raise EvifError(f"evif_node stopped: {evif.failure()} (log: {evif.log_path})")
         collector.close()
         pictures = collector.pictures(out)
         wall = time.monotonic() - t0
-        lat = {s: (evif.latency.percentile(s, 50), evif.latency.percentile(s, 95))
-               for s in ("voxelize", "model", "publish", "total")}
-        return {"wall_s": wall, "windows": evif.counts["windows"],
-                "outputs": evif.counts["outputs"], "dropped": evif.counts["dropped_windows"],
-                "ir_frames": evif.counts["ir_frames"], "events": davis.events_sent,
+        c, d = collector.evif_count, collector.evif_diag
+        lat = {s: (float(d.get(f"latency_{s}_p50_ms", "nan")),
+                   float(d.get(f"latency_{s}_p95_ms", "nan")))
+               for s in ("voxelize", "model", "publish", "total", "end_to_end")}
+        return {"wall_s": wall, "rate": rate, "probe": probe, "windows": c("windows"),
+                "outputs": c("outputs"), "dropped": c("dropped_windows") + c("dropped_window"),
+                "ir_frames": c("ir_frames"), "events": davis.events_sent,
                 "latency_ms": lat, "pictures": [str(p) for p in pictures],
-                "bag": str(bag), "device": evif.device,
-                "sync": {k: v for k, v in evif.sync.stats.as_dict().items() if v}}
+                "bag": str(bag), "device": d.get("device", "?"),
+                "sync": {k[5:]: v for k, v in d.items() if k.startswith("sync_")}}
     finally:
         close_nodes(nodes)
+        code = evif.stop()
+        if code not in (0, None):
+            print(f"evif_node exited with {code} (log: {evif.log_path})", file=sys.stderr)

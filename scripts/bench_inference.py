@@ -27,22 +27,13 @@ from evif_ros.core.calibration import load_calibration
 from evif_ros.feeder import WindowFeeder
 from evif_ros.inference import EvifRunner
 from evif_ros.paths import share_file
-from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
+from evif_ros.sim.rig import Rig, rig_windows, synthetic_rig_config
 
 
 def windows(seconds: float, k: int, calib):
     """Windows of the synthetic rig, through the node's front end (time offset included)."""
-    feeder = WindowFeeder(calib, k)
-    out = []
     rig = Rig(synthetic_rig_config({"scenario": "day", "seed": 3, "aligned": False}))
-    for rec in rig.run(seconds):
-        if isinstance(rec, EventChunk):
-            out += feeder.events(rec.events)
-        elif isinstance(rec, Trigger):
-            out += feeder.trigger(rec.t_ns)
-        elif isinstance(rec, IrFrame):
-            out += feeder.frame(rec.counts, rec.host_ns)
-    return out
+    return rig_windows(rig.run(seconds), WindowFeeder(calib, k))
 
 
 def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:

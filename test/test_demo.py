@@ -10,8 +10,14 @@ from evif_ros.cli import main
 @pytest.mark.timeout(400)
 def test_demo_runs_the_graph_and_writes_outputs(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--duration", "0.3", "--rate", "0.05"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "| model |" in printed and "fused outputs" in printed
+    assert "real-time factor: 0.05x" in printed and "| end_to_end |" in printed
+    # the inference node ran in its own process and stopped cleanly on SIGINT
+    log = (tmp_path / "logs" / "evif_node.log").read_text()
+    assert "model " in log and "Traceback" not in log
+    assert "evif_node exited" not in captured.err
     with open_bag(tmp_path / "outputs") as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts.get(topics.FUSED, 0) >= 1

@@ -82,3 +82,71 @@ def test_fusion_baselines_keep_each_sources_structure():
     noisy = step + rng.normal(0, 0.1, step.shape).astype(np.float32)
     out = guided_filter(step, noisy, 4, 1e-3)
     assert np.abs(out - step).mean() < np.abs(noisy - step).mean()
+
+
+def _qcb_by_the_definition(a, b, f):
+    """VIFB's metricsQcb.m written out with loops and an explicit DFT (no FFT library, no
+    image filtering library), for tiny images."""
+    def normalize1(x):
+        x = np.asarray(x, float)
+        return x if x.max() == 0 and x.min() == 0 else \
+            np.round((x - x.min()) / (x.max() - x.min()) * 255)
+
+    h, w = f.shape
+    fy = (np.arange(h) - h // 2) * 2 / h * (h / 30)
+    fx = (np.arange(w) - w // 2) * 2 / w * (w / 30)
+    sd = np.empty((h, w))
+    for i in range(h):
+        for j in range(w):
+            r = np.hypot(fx[j], fy[i])
+            sd[i, j] = np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2)
+    wy = np.exp(-2j * np.pi * np.outer(np.arange(h), np.arange(h)) / h)  # DFT matrices
+    wx = np.exp(-2j * np.pi * np.outer(np.arange(w), np.arange(w)) / w)
+
+    def csf_filter(img):
+        spec = wy @ img @ wx  # fft2
+        shifted = np.roll(spec, (h // 2, w // 2), (0, 1))  # fftshift
+        back = np.roll(shifted * sd, (-(h // 2), -(w // 2)), (0, 1))  # ifftshift
+        return np.conj(wy) @ back @ np.conj(wx) / (h * w)  # ifft2
+
+    def gauss(sigma):
+        g = np.empty((31, 31))
+        for i in range(31):
+            for j in range(31):
+                g[i, j] = np.exp(-((i - 15) ** 2 + (j - 15) ** 2) / (2 * sigma ** 2)) / (
+                    2 * np.pi * sigma ** 2)
+        return g
+
+    def filter2_same(g, img):
+        out = np.zeros(img.shape, complex)
+        for i in range(h):
+            for j in range(w):
+                for u in range(31):
+                    for v in range(31):
+                        y, x = i + u - 15, j + v - 15
+                        if 0 <= y < h and 0 <= x < w:
+                            out[i, j] += g[u, v] * img[y, x]
+        return out
+
+    g1, g2 = gauss(2), gauss(4)
+
+    def cp(img):
+        filt = csf_filter(normalize1(img))
+        c = np.abs(filter2_same(g1, filt) / filter2_same(g2, filt) - 1)
+        return c ** 3 / (c ** 2 + 0.0001)
+
+    c1, c2, cf = cp(a), cp(b), cp(f)
+    q1 = np.where(c1 < cf, c1 / cf, cf / c1)
+    q2 = np.where(c2 < cf, c2 / cf, cf / c2)
+    lam1 = c1 * c1 / (c1 * c1 + c2 * c2)
+    lam2 = c2 * c2 / (c1 * c1 + c2 * c2)
+    return float(np.mean(lam1 * q1 + lam2 * q2))
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (8, 6)])  # odd and even sizes (freqspace, shifts)
+def test_chen_blum_equals_vifb_definition_computed_by_hand(shape):
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, shape).astype(float)
+    b = rng.integers(0, 256, shape).astype(float)
+    f = np.round(0.5 * a + 0.5 * b)
+    assert m.chen_blum(a, b, f) == pytest.approx(_qcb_by_the_definition(a, b, f), rel=1e-9)

@@ -12,12 +12,14 @@ the visible source, ``b`` the infrared source, ``f`` the fused image.
   central-difference gradients (MATLAB ``gradient`` = ``numpy.gradient``).
 - SSIM (Wang et al. 2004): ``SSIM(A, F) + SSIM(B, F)``, 11x11 Gaussian window,
   sigma 1.5, K = (0.01, 0.03), L = 255, mean over the valid region.
-- Q_CB (Chen & Blum 2009): images filtered in the frequency domain by the Mannos-Sakrison
-  contrast sensitivity function; local contrast ``C = (G_2 * I) / (G_4 * I) - 1`` with
-  Gaussians of sigma 2 and 4; masked contrast ``C' = k C^p / (h C^q + Z)`` (k = h = 1,
+- Q_CB (Chen & Blum 2009) as VIFB's ``metricsQcb.m``: images min-max normalised to 0-255,
+  filtered in the frequency domain by a difference-of-Gaussians contrast sensitivity
+  function (f0 = 15.3870, f1 = 1.3456, a = 0.7622, grid scaled by 1/30); local contrast
+  ``C = |(G_2 * I) / (G_4 * I) - 1|`` with unnormalised 31x31 Gaussians of sigma 2 and 4
+  applied with zero padding; masked contrast ``C' = k C^p / (h C^q + Z)`` (k = h = 1,
   p = 3, q = 2, Z = 1e-4); preservation ``Q_XF = min(C'_X, C'_F) / max(C'_X, C'_F)``;
   saliency weights ``lambda_X = C'_X^2 / (C'_A^2 + C'_B^2)``; Q_CB = mean of
-  ``lambda_A Q_AF + lambda_B Q_BF``. All filtering is FFT-based.
+  ``lambda_A Q_AF + lambda_B Q_BF``.
 - PSNR: ``10 log10(peak^2 / MSE)``.
 """
 
@@ -25,8 +27,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-EPS = np.finfo(np.float64).eps
 
 
 def _hist(img: np.ndarray) -> np.ndarray:
@@ -91,43 +91,79 @@ def ssim_sum(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     return structural_similarity(a, f) + structural_similarity(b, f)
 
 
-def _csf(shape: tuple[int, int]) -> np.ndarray:
-    """Mannos-Sakrison CSF on MATLAB's freqspace grid scaled as in VIFB (cols/8, rows/8)."""
-    h, w = shape
-    u = (np.arange(w) - w // 2) * (2.0 / w) * (w / 8.0)
-    v = (np.arange(h) - h // 2) * (2.0 / h) * (h / 8.0)
-    r = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
-    return 2.6 * (0.0192 + 0.144 * r) * np.exp(-(0.144 * r) ** 1.1)
+def _normalize255(x: np.ndarray) -> np.ndarray:
+    """VIFB's ``normalize1``: min-max to 0-255, rounded (an all-zero image stays zero)."""
+    x = np.asarray(x, np.float64)
+    lo, hi = x.min(), x.max()
+    if hi == lo:
+        return x - lo
+    return np.round((x - lo) / (hi - lo) * 255.0)
 
 
-def _gauss_fft(shape: tuple[int, int], sigma: float) -> np.ndarray:
+def _freqspace(n: int) -> np.ndarray:
+    """MATLAB ``freqspace`` along one axis: ``((0:n-1) - floor(n/2)) * 2/n``."""
+    return (np.arange(n) - n // 2) * (2.0 / n)
+
+
+def _dog_csf(shape: tuple[int, int]) -> np.ndarray:
+    """VIFB's contrast sensitivity filter, a difference of Gaussians in frequency
+    (f0 = 15.3870, f1 = 1.3456, a = 0.7622) on the freqspace grid scaled by cols/30 and
+    rows/30; centred (fftshift order)."""
     h, w = shape
-    y = np.minimum(np.arange(h), h - np.arange(h))  # centred at (0, 0), wrapped
-    x = np.minimum(np.arange(w), w - np.arange(w))
-    g = np.exp(-(y[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma * sigma))
-    return np.fft.fft2(g / g.sum())
+    u = _freqspace(w)[None, :] * (w / 30.0)
+    v = _freqspace(h)[:, None] * (h / 30.0)
+    r = np.sqrt(u * u + v * v)
+    return np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2)
+
+
+def _gauss31(sigma: float) -> np.ndarray:
+    """VIFB's 31x31 Gaussian, not normalised: ``exp(-(x^2+y^2)/2s^2) / (2 pi s^2)``."""
+    x = np.arange(-15, 16, dtype=np.float64)
+    return np.exp(-(x[None, :] ** 2 + x[:, None] ** 2) / (2 * sigma * sigma)) / (
+        2 * np.pi * sigma * sigma)
+
+
+def _filter2(kernel: np.ndarray, img: np.ndarray) -> np.ndarray:
+    """MATLAB ``filter2(kernel, img, 'same')``: correlation, zero padding; complex images
+    are filtered part by part (the filter is linear)."""
+    def real(x):
+        return cv2.filter2D(x, cv2.CV_64F, kernel, borderType=cv2.BORDER_CONSTANT)
+    return real(np.ascontiguousarray(img.real)) + 1j * real(np.ascontiguousarray(img.imag))
+
+
+def _ratio(x: np.ndarray, y: np.ndarray, both_zero: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x / y
+    return np.where((x == 0) & (y == 0), both_zero, out)
 
 
 def chen_blum(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    """Q_CB as VIFB's ``metricsQcb.m`` computes it: each image min-max normalised to 0-255
+    and rounded, filtered by the DoG CSF in the frequency domain (the result is complex),
+    local contrast ``|filter2(G_2, I) / filter2(G_4, I) - 1|`` with VIFB's unnormalised
+    31x31 Gaussians (sigma 2 and 4, zero padding), masked contrast
+    ``C^3 / (C^2 + 1e-4)``, preservation ``min/max`` and saliency ``C'^2`` weights.
+    Where VIFB divides 0 by 0 (no contrast anywhere, so NaN) the preservation counts as 1
+    and the two saliency weights as 1/2 each."""
     shape = np.shape(f)
-    csf = np.fft.ifftshift(_csf(shape))
-    g2, g4 = _gauss_fft(shape, 2.0), _gauss_fft(shape, 4.0)
+    csf = np.fft.ifftshift(_dog_csf(shape))
+    g2, g4 = _gauss31(2.0), _gauss31(4.0)
 
     def masked_contrast(img):
-        spec = np.fft.fft2(np.asarray(img, np.float64)) * csf
-        num = np.real(np.fft.ifft2(spec * g2))
-        den = np.real(np.fft.ifft2(spec * g4))
-        c = np.abs(num / np.where(np.abs(den) < EPS, EPS, den) - 1.0)
+        filtered = np.fft.ifft2(np.fft.fft2(_normalize255(img)) * csf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.abs(_filter2(g2, filtered) / _filter2(g4, filtered) - 1.0)
+        c = np.nan_to_num(c, nan=0.0, posinf=0.0)  # a zero local mean: no defined contrast
         return c ** 3 / (c ** 2 + 1e-4)
 
     ca, cb, cf = masked_contrast(a), masked_contrast(b), masked_contrast(f)
 
     def preservation(cx):
-        return np.minimum(cx, cf) / np.maximum(np.maximum(cx, cf), EPS)
+        return np.where(cx < cf, _ratio(cx, cf, 1.0), _ratio(cf, cx, 1.0))
 
-    wa, wb = ca ** 2, cb ** 2
-    norm = np.maximum(wa + wb, EPS)
-    q = (wa * preservation(ca) + wb * preservation(cb)) / norm
+    wa, wb = ca * ca, cb * cb
+    lam_a = _ratio(wa, wa + wb, 0.5)
+    q = lam_a * preservation(ca) + (1.0 - lam_a) * preservation(cb)
     return float(q.mean())
 
 

@@ -23,7 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, TimeReference
 
 from evif_ros import topics
 from evif_ros.core.calibration import load_calibration
-from evif_ros.core.clock import EventClockOffset
+from evif_ros.core.clock import EventClockMap
 from evif_ros.errors import LayoutError
 from evif_ros.feeder import WindowFeeder
 from evif_ros.inference import EvifRunner
@@ -40,7 +40,7 @@ from evif_ros.nodes.common import (
     rclpy_msgs,
     run,
 )
-from evif_ros.paths import share_file
+from evif_ros.paths import DEFAULT_MODEL, share_file
 
 STAGES = ("voxelize", "model", "publish")
 # exposure end (event clock) -> the three outputs published, see core/clock.py
@@ -66,8 +66,8 @@ class EvifNode(Node):
     def __init__(self, **kwargs):
         super().__init__("evif_node", **kwargs)
         model_path = declare(self, "model_path", "", "TorchScript model: a path, or the "
-                             "name of a shipped one (evif_lite.ts, evif_gpu.ts); '' = "
-                             "evif_lite.ts")
+                             "name of a shipped one (see models/MODEL_CARD.md); '' = "
+                             f"{DEFAULT_MODEL}")
         device = declare(self, "device", "auto", "auto, cpu or cuda[:N]")
         calib_path = declare(self, "calibration", "", "Rig calibration YAML ('' = the "
                              "synthetic rig's)")
@@ -89,7 +89,7 @@ class EvifNode(Node):
             torch.set_num_threads(self.threads)
         self.calib = load_calibration(calib_path or share_file("calibration",
                                                                "synthetic_rig.yaml"))
-        path = model_path or "evif_lite.ts"
+        path = model_path or DEFAULT_MODEL
         if "/" not in path:  # a bare name: one of the shipped models
             path = share_file("models", path)
         self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns)
@@ -106,7 +106,7 @@ class EvifNode(Node):
         self.last_reason: dict[str, str] = {}
         self.sensor_size: tuple[int, int] | None = None  # from /davis/camera_info
         self.latency = Latency()
-        self.event_clock = EventClockOffset()
+        self.event_clock = EventClockMap()
         self._logged: set[str] = set()
         self.pub_fused = SafePublisher(self, Image, topics.FUSED, SENSOR_QOS)
         self.pub_ir = SafePublisher(self, Image, topics.IR_DEBLURRED, SENSOR_QOS)

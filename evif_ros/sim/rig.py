@@ -231,3 +231,17 @@ def synthetic_rig_config(p: dict):
     thermal = (ThermalConfig(width=346, height=260) if p["aligned"] else
                ThermalConfig(ir_to_davis=tuple(map(tuple, SYNTHETIC_IR_TO_DAVIS))))
     return RigConfig(scenario=p["scenario"], seed=p["seed"], thermal=thermal)
+
+
+def rig_windows(records, feeder) -> list:
+    """The exposure windows of a rig run (``Rig.run``), through the node's front end
+    (``evif_ros.feeder.WindowFeeder``), in the order they complete."""
+    out = []
+    for rec in records:
+        if isinstance(rec, EventChunk):
+            out += feeder.events(rec.events)
+        elif isinstance(rec, Trigger):
+            out += feeder.trigger(rec.t_ns)
+        elif isinstance(rec, IrFrame):
+            out += feeder.frame(rec.counts, rec.host_ns)
+    return out
