@@ -238,7 +238,7 @@ def _rig(args: argparse.Namespace) -> None:
     config = Path(args.config) if args.config else share_file("config", "rig.yaml")
     source = "sim" if args.sim else "aedat4" if args.aedat4 else "bag" if args.bag else "live"
     run_rig(config, source, file=args.aedat4 or args.bag or "", scenario=args.sim or "day",
-            duration_s=args.duration, seed=args.seed)
+            duration_s=args.duration, seed=args.seed, role=args.role)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -432,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--bag", metavar="FILE", help="replay a rosbag2 through the graph")
     p.add_argument("--duration", type=NONNEGATIVE, default=0.0, help="stop after S seconds")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--role", default="all", choices=["all", "drivers", "inference"],
+                   help="one host's nodes of a two-host setup (see README)")
     p.set_defaults(func=_rig)
 
     p = sub.add_parser("demo", help="the main job: the synthetic rig through the whole "

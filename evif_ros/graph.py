@@ -23,6 +23,10 @@ NODES = {
 }
 DRIVERS = ("davis_driver", "ir_driver")
 SOURCES = ("live", "sim", "aedat4", "bag")
+# which nodes each host of a two-host setup runs (DDS carries the topics between them):
+# the rig computer runs the drivers, the GPU computer the inference and the renderer
+ROLES = {"all": tuple(NODES), "drivers": DRIVERS,
+         "inference": ("evif_node", "event_renderer")}
 
 
 def node_class(executable: str):
@@ -51,11 +55,15 @@ def load_params(path: Path) -> dict[str, dict]:
 
 
 def source_overrides(source: str, scenario: str = "day", file: str = "", seed: int = 0,
-                     duration: float = 10.0, rate: float = 1.0) -> tuple[list[str], dict]:
+                     duration: float = 10.0, rate: float = 1.0, role: str = "all"
+                     ) -> tuple[list[str], dict]:
     """Nodes to run and parameter overrides for a source; the bag source replaces the
-    drivers with a replay (see ``evif replay``)."""
+    drivers with a replay (see ``evif replay``); ``role`` keeps only one host's nodes
+    (:data:`ROLES`)."""
     if source not in SOURCES:
         raise ConfigError(f"source:={source} is not one of {', '.join(SOURCES)}")
+    if role not in ROLES:
+        raise ConfigError(f"role:={role} is not one of {', '.join(ROLES)}")
     nodes = list(NODES)
     over: dict[str, dict] = {n: {} for n in NODES}
     if source == "sim":
@@ -73,4 +81,4 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
         if not file:
             raise ConfigError("source:=bag needs bag:=<rosbag2 folder or .mcap file>")
         nodes = [n for n in nodes if n not in DRIVERS]
-    return nodes, over
+    return [n for n in nodes if n in ROLES[role]], over

@@ -173,16 +173,16 @@ def spin_nodes(nodes: list[Node], until, timeout_s: float) -> None:
 
 
 def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
-            duration_s: float = 0.0, seed: int = 0) -> None:
+            duration_s: float = 0.0, seed: int = 0, role: str = "all") -> None:
     """`evif rig`: run until Ctrl-C/SIGTERM (or for duration_s of wall time)."""
     handle_stop_signals()
     init_rclpy()
     nodes = []
     try:
-        nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed,
+        nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed, role=role,
                             duration=max(duration_s, 1.0) if source == "sim" else 10.0)
         replayer = None
-        if source == "bag":
+        if source == "bag" and role in ("all", "drivers"):  # the replay is the bag's driver
             from evif_ros.nodes.replayer import Replayer
             replayer = Replayer(Path(file))
             nodes.append(replayer)

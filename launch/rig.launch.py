@@ -53,12 +53,13 @@ def _nodes(context):
                                    seed=_number(get, "seed", int),
                                    duration=_number(get, "duration", float),
                                    rate=_number(get, "rate", float) if get("rate") else
-                                   SIM_RATE if get("source") == "sim" else 1.0)
+                                   SIM_RATE if get("source") == "sim" else 1.0,
+                                   role=get("role"))
     params = load_params(get("config"))
     if get("model"):
         over["evif_node"]["model_path"] = get("model")
     over["evif_node"]["device"] = get("device")
-    rviz = _rviz(get)
+    rviz = _rviz(get) if get("role") != "drivers" else []
     actions = []
     for name in nodes:
         p = {**params.get(name, {}), **over.get(name, {})}
@@ -73,6 +74,10 @@ def generate_launch_description():
         DeclareLaunchArgument("source", default_value="live",
                               description="live (DAVIS + thermal camera), sim (synthetic rig) "
                                           "or aedat4 (a recording, events only)"),
+        DeclareLaunchArgument("role", default_value="all",
+                              description="all, drivers (the rig computer of a two-host "
+                                          "setup) or inference (evif_node + event_renderer, "
+                                          "the GPU computer); same ROS_DOMAIN_ID on both"),
         DeclareLaunchArgument("config", default_value=os.path.join(SHARE, "config", "rig.yaml"),
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",

@@ -120,7 +120,9 @@ class DavisDriver(Node):
         self.get_logger().info(f"waiting for {need} subscriber(s) on {topics.EVENTS}")
         while not self._stop.is_set():
             ok = self.pub_events.subscribers() >= need
-            if self.pub_clock is not None:
+            if self.pub_clock is not None and self.params["source"] == "synthetic":
+                # the synthetic IR driver runs on this /clock; nothing else needs to wait
+                # for it (an AEDAT4 replay may have no sim-time node at all)
                 ok = ok and self.pub_clock.subscribers() >= 1
             if ok:
                 return
