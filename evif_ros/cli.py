@@ -162,7 +162,7 @@ def _export(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from evif_ros.evaluation import evaluate_bag, evaluate_dataset
-    from evif_ros.paths import DEFAULT_MODEL, share_file
+    from evif_ros.paths import ABLATION_MODEL, DEFAULT_MODEL, share_file
 
     model = Path(args.model) if args.model else share_file("models", DEFAULT_MODEL)
     out = Path(args.out)
@@ -171,9 +171,13 @@ def _eval(args: argparse.Namespace) -> None:
             "calibration", "synthetic_rig.yaml")
         evaluate_bag(Path(args.bag), out, model, calib, args.methods, not args.quiet)
     else:
-        ablation = Path(args.ablation) if args.ablation else _shipped("evif_lite_no_enhance.ts")
-        fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
-        evaluate_dataset(Path(args.data), out, model, ablation, fdb, args.methods,
+        if args.only_evif:  # comparing models: no baselines, ablation or frame deblurring
+            ablation, fdb, methods = None, None, []
+        else:
+            ablation = Path(args.ablation) if args.ablation else _shipped(ABLATION_MODEL)
+            fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
+            methods = args.methods
+        evaluate_dataset(Path(args.data), out, model, ablation, fdb, methods,
                          args.limit, not args.quiet)
         print((out / "table2.md").read_text())
         print((out / "table3.md").read_text())
@@ -408,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-deblur", default="", help="frame-only deblurring model")
     p.add_argument("--calibration", default="", help="rig calibration (bags)")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N test samples")
+    p.add_argument("--only-evif", action="store_true", help="score the model alone (no "
+                   "baselines, ablation or frame-only deblurring)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval)
 

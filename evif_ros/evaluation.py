@@ -97,8 +97,9 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
         for name in methods:
             for variant, (va, vb) in inputs.items():
                 fused[f"{name} ({variant})"] = to8(BASELINES[name](va, vb))
+        sources = (M.masked_contrast(ref_vis), M.masked_contrast(ref_ir))
         for method, f in fused.items():
-            for k, v in M.all_metrics(ref_vis, ref_ir, f).items():
+            for k, v in M.all_metrics(ref_vis, ref_ir, f, sources).items():
                 table1[method][k].append(v)
                 per_scn[scn][method][k].append(v)
             # CE rewards flat images: the fused image's contrast is reported beside the

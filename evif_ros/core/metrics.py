@@ -137,26 +137,28 @@ def _ratio(x: np.ndarray, y: np.ndarray, both_zero: float) -> np.ndarray:
     return np.where((x == 0) & (y == 0), both_zero, out)
 
 
-def chen_blum(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+def masked_contrast(img: np.ndarray) -> np.ndarray:
+    """VIFB's masked local contrast ``C'`` of one image (see :func:`chen_blum`)."""
+    csf = np.fft.ifftshift(_dog_csf(np.shape(img)))
+    filtered = np.fft.ifft2(np.fft.fft2(_normalize255(img)) * csf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.abs(_filter2(_gauss31(2.0), filtered) / _filter2(_gauss31(4.0), filtered) - 1.0)
+    c = np.nan_to_num(c, nan=0.0, posinf=0.0)  # a zero local mean: no defined contrast
+    return c ** 3 / (c ** 2 + 1e-4)
+
+
+def chen_blum(a: np.ndarray, b: np.ndarray, f: np.ndarray,
+              sources: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Q_CB as VIFB's ``metricsQcb.m`` computes it: each image min-max normalised to 0-255
     and rounded, filtered by the DoG CSF in the frequency domain (the result is complex),
     local contrast ``|filter2(G_2, I) / filter2(G_4, I) - 1|`` with VIFB's unnormalised
     31x31 Gaussians (sigma 2 and 4, zero padding), masked contrast
     ``C^3 / (C^2 + 1e-4)``, preservation ``min/max`` and saliency ``C'^2`` weights.
     Where VIFB divides 0 by 0 (no contrast anywhere, so NaN) the preservation counts as 1
-    and the two saliency weights as 1/2 each."""
-    shape = np.shape(f)
-    csf = np.fft.ifftshift(_dog_csf(shape))
-    g2, g4 = _gauss31(2.0), _gauss31(4.0)
-
-    def masked_contrast(img):
-        filtered = np.fft.ifft2(np.fft.fft2(_normalize255(img)) * csf)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.abs(_filter2(g2, filtered) / _filter2(g4, filtered) - 1.0)
-        c = np.nan_to_num(c, nan=0.0, posinf=0.0)  # a zero local mean: no defined contrast
-        return c ** 3 / (c ** 2 + 1e-4)
-
-    ca, cb, cf = masked_contrast(a), masked_contrast(b), masked_contrast(f)
+    and the two saliency weights as 1/2 each. ``sources``: the masked contrasts of ``a``
+    and ``b`` when already computed (scoring several fused images of one pair)."""
+    ca, cb = sources if sources is not None else (masked_contrast(a), masked_contrast(b))
+    cf = masked_contrast(f)
 
     def preservation(cx):
         return np.where(cx < cf, _ratio(cx, cf, 1.0), _ratio(cf, cx, 1.0))
@@ -176,7 +178,10 @@ METRICS = ("CE", "EN", "MI", "AG", "SSIM", "Q_CB")
 LOWER_IS_BETTER = {"CE"}
 
 
-def all_metrics(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> dict[str, float]:
-    """The six metrics of Table 1 for one (visible, infrared, fused) triple."""
+def all_metrics(a: np.ndarray, b: np.ndarray, f: np.ndarray,
+                sources: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """The six metrics of Table 1 for one (visible, infrared, fused) triple; ``sources``:
+    ``(masked_contrast(a), masked_contrast(b))`` to reuse across fused images."""
     return {"CE": cross_entropy(a, b, f), "EN": entropy(f), "MI": mutual_information(a, b, f),
-            "AG": average_gradient(f), "SSIM": ssim_sum(a, b, f), "Q_CB": chen_blum(a, b, f)}
+            "AG": average_gradient(f), "SSIM": ssim_sum(a, b, f),
+            "Q_CB": chen_blum(a, b, f, sources)}
