@@ -49,6 +49,16 @@ def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
     return out
 
 
+def model_gmac(runner: EvifRunner, h: int, w: int) -> float:
+    """MACs of the loaded model's own configuration (rebuilt eagerly from its metadata)."""
+    from evif_ros.model.cost import count_macs
+    from evif_ros.model.pipeline import EvifConfig, EvifPipeline
+    cfg = EvifConfig(**runner.meta["config"])
+    return count_macs(EvifPipeline(cfg).eval(), torch.zeros(1, 1, h, w),
+                      torch.zeros(1, 10, h, w), torch.zeros(1, cfg.sub_windows, 10, h, w),
+                      []) / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +123,7 @@ def main() -> None:
     print(json.dumps({"ms": {s: [round(float(np.percentile(v, 50)), 2),
                                  round(float(np.percentile(v, 95)), 2)] for s, v in lat.items()},
                       "ratio_p50": round(float(ratio), 3),
+                      "gmac_model": round(model_gmac(runner, h, w), 3),
                       "gmac": {n: round(g, 3) for n, g in gmac.items()}}))
 
 

@@ -2,6 +2,7 @@
 process: sustained MEv/s and loss.
 
 Run: .venv/bin/python scripts/bench_playback.py [--events 24000000] [--packet-us 1000]
+     [--udp]   (no shared memory: UDP over loopback, as between two hosts)
 (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a ROS_DOMAIN_ID are set here if missing.)
 """
 
@@ -75,7 +76,12 @@ def main() -> None:
     ap.add_argument("--packet-max", type=int, default=10_000)
     ap.add_argument("--file", default="/tmp/evif_bench/bench.aedat4")
     ap.add_argument("--subscriber", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--udp", action="store_true", help="Fast DDS without shared memory (UDP "
+                    "over loopback, as between two hosts)")
     args = ap.parse_args()
+    env = dict(os.environ)
+    if args.udp:
+        env["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
     if args.subscriber:
         subscriber(args.subscriber, 120)
         return
@@ -85,13 +91,13 @@ def main() -> None:
         make_file(path, args.events, args.seconds)
     bin_dir = Path(sys.executable).parent
     sub = subprocess.Popen([sys.executable, __file__, "--subscriber", str(args.events)],
-                           stdout=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, text=True, env=env)
     drv = subprocess.Popen([str(bin_dir / "davis_driver"), "--ros-args", "-p", "source:=aedat4",
                             "-p", f"file:={path}", "-p", "rate:=0.0", "-p", "aps:=false",
                             "-p", "imu:=false", "-p", "reliable_events:=true", "-p",
                             "wait_for_subscribers:=1", "-p", f"packet_time_us:={args.packet_us}",
                             "-p", f"packet_max_events:={args.packet_max}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     out, _ = sub.communicate(timeout=400)
     drv.terminate()
     try:

@@ -1,5 +1,6 @@
 """`evif record` / `evif replay` over DDS, and libcaer_driver bags."""
 
+import signal
 import struct
 import subprocess
 import sys
@@ -35,13 +36,25 @@ def topic_counts(bag):
         return {c.topic: c.msgcount for c in reader.connections}
 
 
-def record_while(out, duration, replay_args):
-    rec = subprocess.Popen([EVIF, "record", "--out", str(out), "--duration", str(duration)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(3.0)  # recorder up and discovering
+def record_while(out, replay_args):
+    """`evif record` around one `evif replay`: the replay starts once the recorder has
+    subscribed to every known topic, and the recorder gets Ctrl-C a second after it ends."""
+    rec = subprocess.Popen([EVIF, "record", "--out", str(out)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    head = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60:
+        line = rec.stdout.readline()
+        head.append(line)
+        if f"recording {topics.TRIGGERS}" in line or not line:
+            break
+    time.sleep(1.0)  # discovery of the recorder's readers
     rep = subprocess.run([EVIF, "replay", *replay_args], capture_output=True, text=True,
                          timeout=120)
+    time.sleep(1.0)
+    rec.send_signal(signal.SIGINT)
     out_text, _ = rec.communicate(timeout=120)
+    out_text = "".join(head) + out_text
     assert rep.returncode == 0, rep.stderr
     assert rec.returncode == 0, out_text
     return rep.stdout, out_text
@@ -51,7 +64,7 @@ def test_replay_then_record_round_trip(tmp_path):
     sim = tmp_path / "sim"
     simulate_recording(sim, 0.3, RigConfig(scenario="day", seed=2), progress=False)
     out = tmp_path / "rec"
-    rep_out, rec_out = record_while(out, 9, [str(sim / "rig.mcap"), "--rate", "1.0"])
+    rep_out, rec_out = record_while(out, [str(sim / "rig.mcap"), "--rate", "1.0"])
     assert "replayed" in rep_out
     original, copy = topic_counts(sim / "rig"), topic_counts(out)
     for topic in (topics.EVENTS, topics.TRIGGERS, topics.IR_IMAGE, topics.GT_IR):
@@ -167,7 +180,7 @@ def test_libcaer_bag_replays_as_pointcloud_events(tmp_path):
     ev = _events(seed=1)
     write_libcaer_bag(tmp_path / "lc", ev, storage="sqlite3")
     out = tmp_path / "rec"
-    record_while(out, 8, [str(tmp_path / "lc"), "--rate", "1.0"])
+    record_while(out, [str(tmp_path / "lc"), "--rate", "1.0"])
     got = read_topic_events(out)
     np.testing.assert_array_equal(got, ev)
 
