@@ -28,8 +28,12 @@ from evif_ros.nodes.common import close_nodes, init_rclpy, message_class, spin_u
 from evif_ros.nodes.stop import handle_stop_signals
 
 KNOWN_TYPES = {**topics.TYPES, topics.CLOCK: "rosgraph_msgs/msg/Clock"}
-RECORD_QOS = tuple(QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=r)
-                   for r in (ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT))
+# reliable: KEEP_ALL, so a recorder that falls behind a burst slows the reliable writers
+# down (DDS flow control) instead of overwriting what it has not written yet; best effort:
+# a deep queue (the sender does not wait for anyone)
+RECORD_QOS = (QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE),
+              QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                         reliability=ReliabilityPolicy.BEST_EFFORT))
 SEEN_PER_PUBLISHER = 4096  # sequence numbers remembered per publisher for de-duplication
 
 
