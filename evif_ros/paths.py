@@ -14,9 +14,9 @@ from evif_ros.errors import InputFileError
 
 PACKAGE = "evif_ros"
 # the model evif_node, evif eval and the benchmarks load when none is named
-DEFAULT_MODEL = "evif_lite.ts"
+DEFAULT_MODEL = "evif_rt.ts"
 # its same-budget ablation without cross-task enhancement (evif eval's IR PSNR rows)
-ABLATION_MODEL = "evif_lite_no_enhance.ts"
+ABLATION_MODEL = "evif_rt_no_enhance.ts"
 
 
 def _candidates() -> list[Path]:

@@ -45,7 +45,7 @@ def generate_launch_description():
         DeclareLaunchArgument("config", default_value=os.path.join(SHARE, "config", "rig.yaml"),
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",
-                              description="TorchScript model; empty = the shipped evif_lite.ts"),
+                              description="TorchScript model; empty = the shipped evif_rt.ts"),
         DeclareLaunchArgument("device", default_value="auto",
                               description="auto (CUDA when present), cpu or cuda"),
         OpaqueFunction(function=_nodes),

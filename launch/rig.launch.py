@@ -82,7 +82,8 @@ def generate_launch_description():
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",
                               description="TorchScript model: a path or a shipped name "
-                                          "(evif_lite.ts, evif_gpu.ts); empty = evif_lite.ts"),
+                                          "(evif_rt.ts, evif_lite.ts, evif_gpu.ts); empty = "
+                                          "evif_rt.ts"),
         DeclareLaunchArgument("device", default_value="auto",
                               description="auto (CUDA when present), cpu or cuda"),
         DeclareLaunchArgument("use_sim_time", default_value="false",

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/mix}
 RUN=${2:-runs/rt}
-LIMIT=${3:-100}  # test samples for the comparison rows of the other models
+LIMIT=${3:-50}  # test samples for the comparison rows of the other models
 EVIF=".venv/bin/evif"
 for split in test_pairs test_proc; do
   $EVIF eval --data "$DATA/$split" --out "$RUN/eval/$split" --model models/evif_rt.ts \

@@ -124,8 +124,9 @@ def test_pip_install_into_a_new_venv_ships_the_data(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     share = venv / "share" / "evif_ros"
-    for rel in ("models/evif_lite.ts", "models/evif_gpu.ts", "launch/rig.launch.py",
-                "config/rig.yaml", "calibration/synthetic_rig.yaml", "package.xml"):
+    for rel in ("models/evif_rt.ts", "models/evif_lite.ts", "models/evif_gpu.ts",
+                "launch/rig.launch.py", "config/rig.yaml", "calibration/synthetic_rig.yaml",
+                "package.xml"):
         assert (share / rel).is_file(), rel
     assert not (share / "models" / "eval").exists()
     assert {p.name for p in (venv / "bin").iterdir()} >= EXECUTABLES
