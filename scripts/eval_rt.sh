@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # The figures of models/MODEL_CARD.md for the shipped real-time model: both held-out splits
 # (RoadScene test images; procedural scenes of an unseen seed), with the four baselines on
-# blurry and NAFNet-deblurred inputs, the ablations (without cross-task enhancement; without
-# the MI terms) and the earlier models for comparison. Run after scripts/train_rt.sh.
+# blurry and NAFNet-deblurred inputs and the ablation without cross-task enhancement; the
+# variant trained with the MI terms and the earlier models for comparison. Run after
+# scripts/train_rt.sh. The two splits run side by side; finished reports are kept (resume).
 # Usage: bash scripts/eval_rt.sh [DATA_DIR] [RUN_DIR] [LIMIT_OTHERS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/mix}
 RUN=${2:-runs/rt}
-LIMIT=${3:-50}  # test samples for the comparison rows of the other models
+LIMIT=${3:-50}  # test samples for the comparison rows of the earlier models
 EVIF=".venv/bin/evif"
-for split in test_pairs test_proc; do
-  $EVIF eval --data "$DATA/$split" --out "$RUN/eval/$split" --model models/evif_rt.ts \
-    --ablation "$RUN/evif_rt_no_enhance.ts" --frame-deblur models/frame_deblur.ts --quiet
-  $EVIF eval --data "$DATA/$split" --out "$RUN/eval/${split}_no_mi" \
-    --model "$RUN/evif_rt_no_mi.ts" --only-evif --quiet
+one_split() {
+  local split=$1 out="$RUN/eval/$1"
+  [ -f "$out/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "$out" \
+    --model models/evif_rt.ts --ablation models/evif_rt_no_enhance.ts \
+    --frame-deblur models/frame_deblur.ts --quiet > /dev/null
+  [ -f "${out}_mi/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "${out}_mi" \
+    --model "$RUN/evif_rt_mi.ts" --only-evif --quiet > /dev/null
   for m in evif_lite evif_gpu; do
-    $EVIF eval --data "$DATA/$split" --out "$RUN/eval/${split}_$m" --model "models/$m.ts" \
-      --only-evif --limit "$LIMIT" --quiet
+    [ -f "${out}_$m/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "${out}_$m" \
+      --model "models/$m.ts" --only-evif --limit "$LIMIT" --quiet > /dev/null
   done
-done
+}
+one_split test_pairs &
+pairs=$!
+one_split test_proc
+wait "$pairs"
 echo "reports under $RUN/eval/; summary: .venv/bin/python scripts/report_models.py $RUN"

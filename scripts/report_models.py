@@ -27,9 +27,9 @@ def main() -> None:
         full = load(run / "eval" / split / "summary.json")
         if full is None:
             continue
-        rows = {"evif_rt.ts": full}
-        for suffix, name in (("no_mi", "evif_rt.ts w/o MI terms"), ("evif_lite", "evif_lite.ts"),
-                             ("evif_gpu", "evif_gpu.ts")):
+        rows = {"evif_rt.ts (shipped; fusion trained without the MI terms)": full}
+        for suffix, name in (("mi", "evif_rt with the MI terms (Eq. 4-5)"),
+                             ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
             s = load(run / "eval" / f"{split}_{suffix}" / "summary.json")
             if s is not None:
                 rows[name] = s
@@ -43,7 +43,7 @@ def main() -> None:
                          + " | ".join(f"{t1[m]:.3f}" for m in METRICS)
                          + f" | {s.get('contrast_sd', {}).get('EVIF', float('nan')):.1f} |")
             quality.setdefault(name, {})[split] = (s["table2"]["EVIF"], s["table3"]["EVIF"])
-        lines.append("")
+        lines += ["", *_per_scenario(full), ""]
     bench = {p.stem: load(p) for p in sorted((run / "bench").glob("*.json"))}
     if bench:
         lines += ["### CPU latency per IR frame at 346x260 (this machine, same run as a "
@@ -59,6 +59,20 @@ def main() -> None:
     _plot(run, quality, bench)
 
 
+def _per_scenario(s: dict) -> list[str]:
+    """IR PSNR and visible SSIM per scenario of the shipped model's report."""
+    per = s["per_scenario"]
+    psnr_cols = list(next(iter(per.values()))["PSNR"])
+    vis_cols = list(next(iter(per.values()))["VIS_SSIM"])
+    out = ["| scenario | " + " | ".join(f"IR PSNR: {c}" for c in psnr_cols) + " | "
+           + " | ".join(f"visible SSIM: {c}" for c in vis_cols) + " |",
+           "|---" * (1 + len(psnr_cols) + len(vis_cols)) + "|"]
+    for scn, d in sorted(per.items()):
+        out.append(f"| {scn} | " + " | ".join(f"{d['PSNR'][c]:.2f}" for c in psnr_cols) + " | "
+                   + " | ".join(f"{d['VIS_SSIM'][c]:.3f}" for c in vis_cols) + " |")
+    return out
+
+
 def _plot(run: Path, quality: dict, bench: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -68,7 +82,7 @@ def _plot(run: Path, quality: dict, bench: dict) -> None:
     for ax, (idx, label) in zip(axes, ((0, "IR PSNR (dB)"), (1, "visible SSIM"))):
         for name, per_split in quality.items():
             key = name.split()[0].removesuffix(".ts")
-            if key not in bench or "w/o" in name:
+            if key not in bench or "MI terms (" in name:
                 continue
             x = bench[key]["ratio_p50"]
             for split, marker in (("test_pairs", "o"), ("test_proc", "s")):
