@@ -241,7 +241,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     from evif_ros.bags import open_bag
     from evif_ros.core.calibration import load_calibration, warp_ir_to_davis
     from evif_ros.feeder import WindowFeeder
-    from evif_ros.msgs import image_from_msg, stamp_to_ns
+    from evif_ros.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
@@ -254,7 +254,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
                 msg = reader.deserialize(raw, conn.msgtype)
                 aps.append((stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy()))
             elif conn.topic in (topics.TRIGGERS, topics.IR_IMAGE) or conn.msgtype in (
-                    "sensor_msgs/msg/PointCloud2", "event_camera_msgs/msg/EventPacket"):
+                    POINTCLOUD2, EVENT_PACKET):
                 windows += feeder.message(conn.topic, conn.msgtype,
                                           reader.deserialize(raw, conn.msgtype))
     if not windows:
@@ -271,13 +271,14 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
                  if aps else res.visible.astype(np.float32) / 255)
         fused = {"EVIF": res.fused}  # uint8
         for name in methods:
-            fused[name] = BASELINES[name](vis01, ir01) * 255.0
+            fused[name] = to8(BASELINES[name](vis01, ir01))
+        ref_vis, ref_ir = to8(vis01), to8(ir01)  # 8-bit, like every fused image
+        sources = (M.masked_contrast(ref_vis), M.masked_contrast(ref_ir))
         for m, f in fused.items():
-            for k, v in M.all_metrics(vis01 * 255.0, ir01 * 255.0, f).items():
+            for k, v in M.all_metrics(ref_vis, ref_ir, f, sources).items():
                 table[m][k].append(v)
         if i < 4:
-            examples.append([(vis01 * 255).astype(np.uint8), (ir01 * 255).astype(np.uint8),
-                             res.visible, res.fused])
+            examples.append([ref_vis, ref_ir, res.visible, res.fused])
     summary = {"n": len(windows), "table1": {m: {k: float(np.mean(v)) for k, v in d.items()}
                                              for m, d in table.items()},
                "reference": "inputs (no ground truth)"}

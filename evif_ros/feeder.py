@@ -31,10 +31,6 @@ class WindowFeeder:
         self.calib = calib
         self.sync = ExposureSynchronizer(sync_config(calib, sub_windows, **overrides))
 
-    @property
-    def stats(self):
-        return self.sync.stats
-
     def events(self, events: np.ndarray) -> list[ExposureWindow]:
         return self.sync.add_events(events)
 

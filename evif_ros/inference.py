@@ -16,7 +16,7 @@ import torch
 from evif_ros.core.calibration import Calibration, warp_ir_to_davis
 from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.core.model_file import load_exported
-from evif_ros.core.sync import ExposureWindow, SyncConfig, sync_config
+from evif_ros.core.sync import ExposureWindow
 from evif_ros.core.voxel import window_voxels
 from evif_ros.errors import EvifError, InputFileError, reason
 
@@ -71,11 +71,8 @@ class EvifRunner:
         """One dummy window at the calibration's size: the model must take it and return
         three (1, 1, H, W) images and a state, or loading fails in one line."""
         w, h = self.calib.davis_size
-        ir = np.zeros(self.calib.ir_size[::-1], np.uint16)
         try:
-            out = self(ir, np.zeros(0, dtype=EVENT_DTYPE), 0, self.calib.ir_exposure_ns,
-                       np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1
-                                   ).astype(np.int64))
+            out = self(*self._empty_window())
         except Exception as exc:  # noqa: BLE001 - a foreign model fails in many ways
             raise InputFileError(f"{path}: the model does not run on a {w}x{h} window "
                                  f"with K={self.k} ({reason(exc, 160)})") from exc
@@ -102,14 +99,16 @@ class EvifRunner:
         """Run ``runs`` empty windows and reset: TorchScript's profiling executor optimises
         the graph on the first calls (and CUDA picks its kernels), so the first real frame
         is not an outlier."""
-        ir = np.zeros(self.calib.ir_size[::-1], np.uint16)
-        edges = np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1).astype(np.int64)
         for _ in range(runs):
-            self(ir, np.zeros(0, dtype=EVENT_DTYPE), 0, self.calib.ir_exposure_ns, edges)
+            self(*self._empty_window())
         self.reset()
 
-    def sync_config(self) -> SyncConfig:
-        return sync_config(self.calib, self.k)
+    def _empty_window(self) -> tuple:
+        """Arguments of :meth:`__call__` for a dark frame and no events at the
+        calibration's sizes."""
+        return (np.zeros(self.calib.ir_size[::-1], np.uint16), np.zeros(0, dtype=EVENT_DTYPE),
+                0, self.calib.ir_exposure_ns,
+                np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1).astype(np.int64))
 
     def reset(self) -> None:
         self.state = []

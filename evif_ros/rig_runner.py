@@ -198,13 +198,12 @@ class InferenceProcess:
     """``evif_node`` in a child process, as ``ros2 launch`` runs it: its own interpreter, so
     the model never waits on the drivers' GIL. Stopped with SIGINT (the node exits 0)."""
 
-    def __init__(self, params: dict, workdir: Path, threads: int):
+    def __init__(self, params: dict, workdir: Path):
         workdir.mkdir(parents=True, exist_ok=True)
         self.params_file = workdir / "evif_node.params.yaml"
         self.params_file.write_text(yaml.safe_dump({"/evif_node": {"ros__parameters": params}}))
         self.log_path = workdir / "evif_node.log"
-        # torch reads the thread count when it starts; one thread per core left to the rig
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "evif_ros.nodes.evif_node", "--ros-args",
@@ -289,11 +288,12 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
     extra = {"davis_driver": {"reliable_events": True, "wait_for_subscribers": 3,
                               "aligned": False},
              "ir_driver": {"reliable": True, "wait_for_subscribers": 2, "aligned": False},
+             # one torch thread per core left to the rig
              "evif_node": {"reliable_events": True, "reliable_ir": True,
-                           "model_path": model_path}}
+                           "model_path": model_path, "threads": threads}}
     params = node_parameters(config, "sim", extra=extra, scenario=scenario, seed=seed,
                              duration=duration_s, rate=rate)
-    evif = InferenceProcess(params["evif_node"], out / "logs", threads)
+    evif = InferenceProcess(params["evif_node"], out / "logs")
     try:
         nodes = build_nodes(config, "sim", scenario=scenario, seed=seed, duration=duration_s,
                             rate=rate, extra=extra, exclude=("evif_node",))
