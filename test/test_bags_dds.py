@@ -38,7 +38,8 @@ def topic_counts(bag):
 
 def record_while(out, replay_args):
     """`evif record` around one `evif replay`: the replay starts once the recorder has
-    subscribed to every known topic, and the recorder gets Ctrl-C a second after it ends."""
+    subscribed (its log says so, and the replay sees it), and the recorder gets Ctrl-C a
+    second after the replay ends."""
     rec = subprocess.Popen([EVIF, "record", "--out", str(out)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     head = []
@@ -48,9 +49,9 @@ def record_while(out, replay_args):
         head.append(line)
         if f"recording {topics.TRIGGERS}" in line or not line:
             break
-    time.sleep(1.0)  # discovery of the recorder's readers
-    rep = subprocess.run([EVIF, "replay", *replay_args], capture_output=True, text=True,
-                         timeout=120)
+    # the replay holds until it has discovered the recorder's subscriptions
+    rep = subprocess.run([EVIF, "replay", *replay_args, "--wait-for", "evif_recorder"],
+                         capture_output=True, text=True, timeout=120)
     time.sleep(1.0)
     rec.send_signal(signal.SIGINT)
     out_text, _ = rec.communicate(timeout=120)
