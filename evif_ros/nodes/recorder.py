@@ -7,17 +7,19 @@ exists, twice: reliable (lossless from reliable publishers; large best-effort sa
 as IR frames do get lost on a busy host) and best effort (the only match for best-effort
 publishers). A message that arrives on both is written once, by its publisher GID and
 sequence number. Queues are 1000 deep for bursts (IMU, event packets). Ctrl-C or SIGTERM,
-once or twice, closes the bag completely.
+once or twice, first writes what has already arrived (a recorder that fell behind a burst
+still holds it in its queues), then closes the bag completely.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 from pathlib import Path
 
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -35,6 +37,7 @@ RECORD_QOS = (QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=Reliability
               QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                          reliability=ReliabilityPolicy.BEST_EFFORT))
 SEEN_PER_PUBLISHER = 4096  # sequence numbers remembered per publisher for de-duplication
+DRAIN_LIMIT_S = 30.0  # at most this long writing the backlog after a stop signal
 
 
 class SeenFilter:
@@ -74,6 +77,7 @@ class Recorder(Node):
         self.wanted = set(wanted) if wanted else set(topics.TYPES) | {topics.CLOCK}
         self.conns: dict[str, object] = {}
         self.counts: dict[str, int] = {}
+        self.taken = 0  # messages taken from the queues, duplicates included
         self.filters: dict[str, SeenFilter] = {}
         # topics of known type are subscribed now, before any publisher is seen, so that
         # nothing sent after the recorder started is missed; others as they appear
@@ -91,11 +95,21 @@ class Recorder(Node):
         for qos in RECORD_QOS:
             # one of the pair never matches a given publisher: that is by design, not
             # worth a warning per publisher
-            quiet = SubscriptionEventCallbacks(incompatible_qos=lambda _event: None)
+            kind = "reliable" if qos.reliability == ReliabilityPolicy.RELIABLE else "best-effort"
+            quiet = SubscriptionEventCallbacks(
+                incompatible_qos=lambda _event: None,
+                matched=lambda status, n=name, k=kind: self._on_matched(n, k, status))
             self.create_subscription(message_class(msgtype), name,
                                      lambda raw, info, n=name: self._on(n, raw, info), qos,
                                      raw=True, event_callbacks=quiet)
         self.get_logger().info(f"recording {name} ({msgtype})")
+
+    def _on_matched(self, name: str, kind: str, status) -> None:
+        """Logged because samples a best-effort publisher sends before this side has
+        matched it are lost: tools wait for this line before they publish."""
+        if status.current_count_change > 0:
+            self.get_logger().info(f"{name}: {kind} subscription matched "
+                                   f"{status.current_count} publisher(s)")
 
     def _discover(self) -> None:
         for name, types in self.get_topic_names_and_types():
@@ -103,6 +117,7 @@ class Recorder(Node):
                 self._subscribe(name, types[0])
 
     def _on(self, topic: str, raw: bytes, info: dict) -> None:
+        self.taken += 1
         with self.lock:
             if self.writer is not None and self.filters[topic].first(info):
                 self.writer.write(self.conns[topic], self.get_clock().now().nanoseconds, raw)
@@ -117,6 +132,24 @@ class Recorder(Node):
     stop = close  # close_nodes() stops nodes before destroying them
 
 
+def drain(executor: SingleThreadedExecutor, node: Recorder,
+          limit_s: float = DRAIN_LIMIT_S) -> None:
+    """Take what is still queued (received before the stop). Two passes in a row that take
+    nothing end it: one pass may have gone to the discovery timer."""
+    t0 = time.monotonic()
+    idle = 0
+    try:
+        while idle < 2:
+            if time.monotonic() - t0 > limit_s:
+                node.get_logger().warning(f"stopped writing the backlog after {limit_s:g} s")
+                return
+            before = node.taken
+            executor.spin_once(timeout_sec=0.05)
+            idle = idle + 1 if node.taken == before else 0
+    except ExternalShutdownException:
+        pass
+
+
 def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, int]:
     """Record until Ctrl-C/SIGTERM (or ``duration_s``); returns message counts per topic."""
     handle_stop_signals()
@@ -127,6 +160,7 @@ def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, i
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_stopped(executor, timeout_s=duration_s if duration_s > 0 else float("inf"))
+        drain(executor, node)
     finally:
         counts = dict(node.counts) if node else {}
         close_nodes([node] if node is not None else [])

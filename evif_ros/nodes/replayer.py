@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -39,6 +40,7 @@ NOT_DATA = {topics.CLOCK, "/parameter_events", "/rosout"}
 # reliable KEEP_LAST writer overwrites what a busy reader has not acknowledged yet.
 REPLAY_EVENTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                                reliability=ReliabilityPolicy.RELIABLE)
+ACK_TIMEOUT_S = 10.0  # the longest a finished replay waits for its reliable subscribers
 REPLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                         reliability=ReliabilityPolicy.RELIABLE)
 
@@ -103,6 +105,17 @@ class Replayer(Node):
     def stop(self) -> None:
         self._stop.set()
         join_worker(self, self.thread)
+
+    def wait_delivered(self, timeout_s: float = ACK_TIMEOUT_S) -> None:
+        """Until every reliable subscriber acknowledged everything published: a burst
+        deeper than the receiver's transport queue is repaired by DDS retransmissions, which
+        stop when the publisher is destroyed."""
+        end = time.monotonic() + timeout_s
+        for topic, pub in [(topics.CLOCK, self.clock), *self.pubs.items()]:
+            left = max(end - time.monotonic(), 0.0)
+            if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                self.get_logger().warning(f"{topic}: not every subscriber acknowledged the "
+                                          f"last messages within {timeout_s:g} s")
 
     def _subscribed(self, name: str) -> bool:
         """True once ``name`` subscribes to a data topic (every node subscribes to /clock
@@ -172,7 +185,7 @@ def replay(bag: Path, rate: float = 1.0, loop: bool = False, delay_s: float = 1.
         if node.error is not None:
             raise node.error
         if node.done.is_set():
-            time.sleep(0.5)  # let reliable writers deliver the tail
+            node.wait_delivered()
         return node.published
     finally:
         close_nodes([node] if node is not None else [])
