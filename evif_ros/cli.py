@@ -70,7 +70,7 @@ def _simulate(args: argparse.Namespace) -> None:
     cfg = RigConfig(scenario=args.scenario, seed=args.seed, thermal=thermal,
                     missed_pulse_prob=args.missed_pulses, dropped_frame_prob=args.dropped_frames,
                     pairs_dir=str(Path(args.pairs).resolve()) if args.pairs else "",
-                    image=args.image)
+                    image=args.image, motion_scale=args.motion_scale)
     stats = simulate_recording(Path(args.out), args.duration, cfg, progress=not args.quiet)
     if stats.image:
         print(f"scene: image pair {stats.image} of {args.pairs}")
@@ -90,7 +90,7 @@ def _dataset(args: argparse.Namespace) -> None:
 
     cfg = DatasetConfig(pairs_dir=str(Path(args.pairs).resolve()) if args.pairs else "",
                         procedural_fraction=args.procedural_fraction,
-                        randomize_dvs=args.randomize_dvs)
+                        randomize_dvs=args.randomize_dvs, motion_scale=args.motion_scale)
     paths = write_dataset(Path(args.out), args.split, args.samples, args.seed,
                           shard_size=args.shard_size, workers=args.workers, cfg=cfg,
                           progress=not args.quiet)
@@ -227,7 +227,8 @@ def _sim_report_pairs(args: argparse.Namespace) -> None:
         raise EvifError(f"--samples must be positive, got {args.samples}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, examples = compare_sources(Path(args.pairs), args.scenarios, args.samples, args.seed)
+    rows, examples = compare_sources(Path(args.pairs), args.scenarios, args.samples, args.seed,
+                                     args.motion_scale)
     table = markdown(rows)
     print(table)
     (out / "sources.md").write_text(table + "\n")
@@ -280,7 +281,7 @@ def _rate_or_auto(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from evif_ros.sim.scenarios import SCENARIOS
+    from evif_ros.sim.scenarios import PAIR_MOTION_SCALE, SCENARIOS
 
     ap = _Parser(prog="evif", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -298,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropped-frames", type=FRACTION, default=0.0, help="probability per frame")
     p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/): "
                    "a real scene under synthesized motion instead of the procedural world")
+    p.add_argument("--motion-scale", type=NONNEGATIVE, default=PAIR_MOTION_SCALE,
+                   help="with --pairs: camera and sprite speeds are the scenario's times this "
+                   "(default %(default)s: the paper's blur level)")
     p.add_argument("--image", default="", help="with --pairs: the pair's file name "
                    "(default: drawn from --seed)")
     p.add_argument("--preview", action="store_true", help="also write preview.png")
@@ -313,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=COUNT, default=None, help="processes (default: cores)")
     p.add_argument("--pairs", default="", help="folder of registered image pairs (vi/, ir/); "
                    "each split draws only from its own images")
+    p.add_argument("--motion-scale", type=NONNEGATIVE, default=PAIR_MOTION_SCALE,
+                   help="with --pairs: camera and sprite speeds are the scenario's times this "
+                   "(default %(default)s: the paper's blur level)")
     p.add_argument("--procedural-fraction", type=FRACTION, default=0.0,
                    help="with --pairs: share of samples from the procedural world")
     p.add_argument("--randomize-dvs", action="store_true", help="draw contrast thresholds, "
@@ -426,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=list(SCENARIOS))
     p.add_argument("--pairs", default="", help="folder of image pairs (vi/, ir/): compare "
                    "that source with the procedural one on test-split exposures")
+    p.add_argument("--motion-scale", type=NONNEGATIVE, default=PAIR_MOTION_SCALE,
+                   help="with --pairs: camera and sprite speeds are the scenario's times this "
+                   "(default %(default)s: the paper's blur level)")
     p.add_argument("--samples", type=COUNT, default=16,
                    help="with --pairs: exposures per scenario and source")
     p.set_defaults(func=_sim_report)

@@ -136,3 +136,24 @@ def test_rig_films_the_named_pair_and_rejects_an_unknown_one(pairs):
     assert frames and frames[0].counts.shape == (256, 320)
     with pytest.raises(Exception, match="no pair named 'nope.png'"):
         Rig(RigConfig(pairs_dir=str(pairs), image="nope.png"))
+
+
+def test_motion_scale_multiplies_the_camera_speed(tmp_path):
+    """Pair scenes move at the scenario's speeds times ``motion_scale`` (`day`: 350 px/s
+    peak). The shared marker's image speed, from its centroid every 10 ms over 4 s: the
+    peak stays under the scenario's, and the RMS speed of a sum of sinusoids does not
+    depend on their frequencies, so it scales with ``motion_scale`` alone."""
+    vis, ir = _marker_pair(420, 320, 210, 160)
+    _write_pair(tmp_path, "a.png", vis, ir)
+    lin, unit = PairLibrary.open(tmp_path).load("a.png")
+    speeds = {}
+    for scale in (1.0, 3.0):
+        scene = ImagePairScene(SCENARIOS["day"], 11, lin, unit, sprites=(0, 0),
+                               motion_scale=scale)
+        c = np.array([_centroid(scene.render(t)[0], 0.5) for t in np.arange(0.0, 4.0, 0.01)])
+        speeds[scale] = np.hypot(*np.diff(c, axis=0).T) / 0.01
+    assert speeds[1.0].max() <= 1.1 * 350, speeds[1.0].max()
+    rms = {k: float(np.sqrt(np.mean(v ** 2))) for k, v in speeds.items()}
+    assert 2.6 < rms[3.0] / rms[1.0] < 3.4, rms
+    with pytest.raises(Exception, match="motion-scale"):
+        ImagePairScene(SCENARIOS["day"], 11, lin, unit, motion_scale=-1.0)

@@ -36,7 +36,7 @@ from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.pairs import ImagePairScene, PairLibrary
 from evif_ros.sim.rig import render_rate_hz
-from evif_ros.sim.scenarios import SCENARIOS, get_scenario
+from evif_ros.sim.scenarios import PAIR_MOTION_SCALE, SCENARIOS, get_scenario
 from evif_ros.sim.scene import Scene
 from evif_ros.sim.thermal import ThermalCamera, ThermalConfig
 
@@ -55,6 +55,7 @@ class DatasetConfig:
     sub_frames: int = 7
     pairs_dir: str = ""  # folder of vi/ + ir/ image pairs; "" = procedural only
     procedural_fraction: float = 0.0  # with pairs: share of samples from the procedural world
+    motion_scale: float = PAIR_MOTION_SCALE  # with pairs: speeds are the scenario's times this
     randomize_dvs: bool = False  # per-sample contrast thresholds, noise and hot pixels
 
 
@@ -95,7 +96,8 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
             image = images[int(src.integers(len(images)))]
     if image:
         vis, ir_img = library.load(image)
-        scene = ImagePairScene(scn, scene_seed, vis, ir_img, cfg.width, cfg.height)
+        scene = ImagePairScene(scn, scene_seed, vis, ir_img, cfg.width, cfg.height,
+                               motion_scale=cfg.motion_scale)
     else:
         scene = Scene(scn, scene_seed, cfg.width, cfg.height)
     dvs_cfg = (randomized_dvs(np.random.default_rng(s_dvs.spawn(1)[0]), cfg.width, cfg.height)

@@ -10,14 +10,14 @@ roll and sprites move both modalities together and registration holds at every i
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from evif_ros.errors import ConfigError, InputFileError
-from evif_ros.sim.scenarios import Scenario
+from evif_ros.sim.scenarios import PAIR_MOTION_SCALE, Scenario
 from evif_ros.sim.scene import Scene, Sprite, illumination
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -95,15 +95,22 @@ class PairLibrary:
 class ImagePairScene(Scene):
     """A registered visible/IR pair seen by the moving rig camera.
 
-    The scenario's peak speeds and roll are kept. The pair is scaled so the sensor view plus
-    a margin fits in it; where the motion's amplitude would leave the picture, the motion
-    oscillates faster with a smaller amplitude (same peak speed), so views stay on real
-    content. Sprites are patches cut from the same pair (both modalities), moving on
-    their own paths. The IR value maps linearly to a random temperature span.
+    The scenario's peak speeds and roll are scaled by ``motion_scale``. The pair is scaled
+    so the sensor view plus a margin fits in it; where the motion's amplitude would leave the
+    picture, the motion oscillates faster with a smaller amplitude (same peak speed), so
+    views stay on real content. Sprites are patches cut from the same pair (both
+    modalities), moving on their own paths. The IR value maps linearly to a random
+    temperature span.
     """
 
     def __init__(self, scenario: Scenario, seed: int, visible: np.ndarray, ir: np.ndarray,
-                 width: int = 346, height: int = 260, sprites: tuple[int, int] = (0, 2)):
+                 width: int = 346, height: int = 260, sprites: tuple[int, int] = (0, 2),
+                 motion_scale: float = PAIR_MOTION_SCALE):
+        if motion_scale < 0:
+            raise ConfigError(f"--motion-scale must not be negative, got {motion_scale}")
+        scenario = replace(scenario, ego_speed_px_s=scenario.ego_speed_px_s * motion_scale,
+                           ego_rot_deg_s=scenario.ego_rot_deg_s * motion_scale,
+                           object_speed_px_s=scenario.object_speed_px_s * motion_scale)
         self.scenario = scenario
         self.width, self.height = width, height
         rng = np.random.default_rng(seed)

@@ -15,6 +15,7 @@ import numpy as np
 from evif_ros.core.render import events_image, normalize, tile
 from evif_ros.sim.dataset import DatasetConfig, make_sample
 from evif_ros.sim.recording import psnr_counts
+from evif_ros.sim.scenarios import PAIR_MOTION_SCALE
 
 APS_DARK_DN, APS_CLIPPED_DN = 16, 250
 
@@ -48,11 +49,12 @@ def source_stats(cfg: DatasetConfig, scenario: str, samples: int, seed: int
     ), drawn
 
 
-def compare_sources(pairs_dir: Path, scenarios: list[str], samples: int, seed: int
+def compare_sources(pairs_dir: Path, scenarios: list[str], samples: int, seed: int,
+                    motion_scale: float = PAIR_MOTION_SCALE
                     ) -> tuple[list[SourceStats], list[dict]]:
     """Both sources for every scenario; returns the stats and one pair sample per scenario."""
     proc = DatasetConfig()
-    pairs = replace(proc, pairs_dir=str(Path(pairs_dir).resolve()))
+    pairs = replace(proc, pairs_dir=str(Path(pairs_dir).resolve()), motion_scale=motion_scale)
     rows, examples = [], []
     for name in scenarios:
         for cfg in (proc, pairs):

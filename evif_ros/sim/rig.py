@@ -15,7 +15,7 @@ from evif_ros.errors import InputFileError
 from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.pairs import ImagePairScene, PairLibrary
-from evif_ros.sim.scenarios import get_scenario
+from evif_ros.sim.scenarios import PAIR_MOTION_SCALE, get_scenario
 from evif_ros.sim.scene import Scene
 from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalCamera, ThermalConfig
 
@@ -38,6 +38,7 @@ class RigConfig:
     focal_px: float = 243.0  # DAVIS346 with a 4.5 mm lens (18.5 um pixels), for the IMU
     pairs_dir: str = ""  # folder of vi/ + ir/ image pairs: a real scene instead of procedural
     image: str = ""  # the pair's file name; "" = drawn from the seed
+    motion_scale: float = PAIR_MOTION_SCALE  # with pairs: speeds are the scenario's times this
 
 
 @dataclass
@@ -105,7 +106,8 @@ class Rig:
             self.image = config.image or library.names[scene_seed % len(library.names)]
             vis, ir = library.load(self.image)
             self.scene: Scene = ImagePairScene(self.scenario, scene_seed, vis, ir,
-                                               config.dvs.width, config.dvs.height)
+                                               config.dvs.width, config.dvs.height,
+                                               motion_scale=config.motion_scale)
         else:
             self.image = ""
             self.scene = Scene(self.scenario, scene_seed, config.dvs.width, config.dvs.height)
