@@ -17,7 +17,7 @@ from evif_ros.core.calibration import Calibration, warp_ir_to_davis
 from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.core.model_file import load_exported
 from evif_ros.core.sync import ExposureWindow
-from evif_ros.core.voxel import window_voxels
+from evif_ros.core.voxel import WindowVoxelizer
 from evif_ros.errors import EvifError, InputFileError, reason
 
 
@@ -61,6 +61,8 @@ class EvifRunner:
         self.model.to(self.dtype)
         self.k = int(self.meta["config"]["sub_windows"])
         self.calib = calib
+        w, h = calib.davis_size
+        self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window
         self.state: list = []
         self.reset_gap_ns = int(reset_gap_ns)
         self.last_start_ns: int | None = None
@@ -130,10 +132,9 @@ class EvifRunner:
     def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
                  exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True) -> Result:
         t0 = time.perf_counter()
-        w, h = self.calib.davis_size
         ir = warp_ir_to_davis(ir_image, self.calib) if warp else ir_image
         ir = np.ascontiguousarray(ir, dtype=np.float32)
-        exp_vox, subs = window_voxels(events, t_start_ns, exposure_ns, recon_edges_ns, h, w)
+        exp_vox, subs = self.voxelize(events, t_start_ns, exposure_ns, recon_edges_ns)
         t1 = time.perf_counter()
         with torch.no_grad():
             fused, deb, vis, self.state = self.model(

@@ -121,3 +121,24 @@ def test_window_voxels_one_pass_matches_a_per_event_reference(n):
     assert subs.shape == (6, 10, H, W) and subs.dtype == np.float32
     for k in range(6):
         np.testing.assert_array_equal(subs[k], _ref_polarity(ev, edges[k], edges[k + 1]))
+
+
+def test_window_voxelizer_reuses_its_buffer_and_matches_the_reference():
+    """Consecutive windows through one buffer: each equals the per-event reference, so
+    nothing of the previous window is left behind (an empty window comes out all zero)."""
+    from evif_ros.core.voxel import WindowVoxelizer
+    rng = np.random.default_rng(3)
+    vox = WindowVoxelizer(H, W, 6)
+    edges = np.array([5_003, 9_000, 17_777, 20_000, 31_001, 31_002, 40_000])
+    # sparse windows (the sort path), a dense one (the count path), and an empty one
+    for n, shift in ((2_000, 0), (500, 7_000), (60_000, 0), (0, 0), (3_000, 20_000)):
+        ev = make_events(rng.integers(0, W + 2, n), rng.integers(0, H + 1, n),
+                         np.sort(rng.integers(0, 60_000, n)) + shift, rng.integers(0, 2, n))
+        exp_vox, subs = vox(ev, 12_345 + shift, 30_000, edges + shift)
+        np.testing.assert_array_equal(exp_vox, _ref_polarity(ev, 12_345 + shift, 42_345 + shift))
+        assert subs.shape == (6, 10, H, W) and subs.dtype == np.float32
+        for k in range(6):
+            np.testing.assert_array_equal(
+                subs[k], _ref_polarity(ev, edges[k] + shift, edges[k + 1] + shift))
+    with pytest.raises(ValueError, match="K=6"):
+        vox(ev, 0, 30_000, edges[:4])

@@ -168,7 +168,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if ckpt.exists():  # resume this stage
         model, cfg, ck = model_from_checkpoint(ckpt)
         start = ck["iter"]
-    elif args.init is not None and args.stage == 2:
+    elif args.init is not None and args.stage == 2 and load_checkpoint(args.init)["stage"] == 1:
         # the deblurring network starts fresh (near the identity); only the
         # reconstruction network carries over from stage 1
         ck = load_checkpoint(args.init)
@@ -176,11 +176,12 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         model = EvifPipeline(cfg)
         model.recon.load_state_dict({k[len("recon."):]: v for k, v in ck["model"].items()
                                      if k.startswith("recon.")})
-    elif args.init is not None:  # stage 3 continues from stage 2
+    elif args.init is not None:  # stage 3 continues from stage 2; a stage from its own
+        # stage's checkpoint (fine-tuning on other data, a fresh optimizer and schedule)
         model, cfg, _ = model_from_checkpoint(args.init)
         if cfg.enhance != args.enhance:
             raise ConfigError(f"--init {args.init} was trained with enhance={cfg.enhance}; "
-                              "stage 3 keeps the stage-2 setting")
+                              "a later stage keeps that setting")
     else:
         if args.stage != 1:
             raise ConfigError(f"stage {args.stage} needs --init <stage {args.stage - 1} "
