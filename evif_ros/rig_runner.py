@@ -167,9 +167,19 @@ def spin_nodes(nodes: list[Node], until, timeout_s: float) -> None:
     try:
         spin_until_stopped(executor, until, timeout_s)
     finally:
-        for n in nodes:
-            executor.remove_node(n)
-        executor.shutdown(timeout_sec=2.0)
+        _drain_handlers(executor)
+        executor.shutdown(timeout_sec=5.0)
+
+
+def _drain_handlers(executor: MultiThreadedExecutor, timeout_s: float = 2.0) -> None:
+    """Let the callback handlers already handed to the thread pool finish. rclpy's
+    ``MultiThreadedExecutor.shutdown`` destroys its guard condition before the pool runs
+    them, and each then fails on it ("The following exception was never retrieved: cannot
+    use Destroyable"). ``_futures`` is rclpy's own list of them (no public accessor)."""
+    end = time.monotonic() + timeout_s
+    for handler in list(getattr(executor, "_futures", [])):
+        while not handler.done() and time.monotonic() < end:
+            time.sleep(0.005)
 
 
 def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
