@@ -4,20 +4,25 @@
 # blurry and NAFNet-deblurred inputs and the ablation without cross-task enhancement; the
 # variant trained with the MI terms and the earlier models for comparison. Run after
 # scripts/train_rt.sh. The two splits run side by side; finished reports are kept (resume).
-# Usage: bash scripts/eval_rt.sh [DATA_DIR] [RUN_DIR] [LIMIT_OTHERS]
+# Usage: bash scripts/eval_rt.sh [DATA_DIR] [RUN_DIR] [LIMIT_OTHERS] [BASE_RUN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-data/mix}
-RUN=${2:-runs/rt}
+DATA=${1:-data/mix3}
+RUN=${2:-runs/rt3}
 LIMIT=${3:-50}  # test samples for the comparison rows of the earlier models
+BASE=${4:-runs/rt}  # scripts/train_rt.sh's run: the base model before fine-tuning
 EVIF=".venv/bin/evif"
 one_split() {
   local split=$1 out="$RUN/eval/$1"
   [ -f "$out/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "$out" \
     --model models/evif_rt.ts --ablation models/evif_rt_no_enhance.ts \
     --frame-deblur models/frame_deblur.ts --quiet > /dev/null
-  [ -f "${out}_mi/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "${out}_mi" \
-    --model "$RUN/evif_rt_mi.ts" --only-evif --quiet > /dev/null
+  [ -f "${out}_base/summary.json" ] || [ ! -f "$BASE/evif_rt_base.ts" ] || $EVIF eval \
+    --data "$DATA/$split" --out "${out}_base" --model "$BASE/evif_rt_base.ts" --only-evif \
+    --quiet > /dev/null
+  [ -f "${out}_mi/summary.json" ] || [ ! -f "$RUN/evif_rt_mi.ts" ] || $EVIF eval \
+    --data "$DATA/$split" --out "${out}_mi" --model "$RUN/evif_rt_mi.ts" --only-evif \
+    --quiet > /dev/null
   for m in evif_lite evif_gpu; do
     [ -f "${out}_$m/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "${out}_$m" \
       --model "models/$m.ts" --only-evif --limit "$LIMIT" --quiet > /dev/null

@@ -28,7 +28,8 @@ def main() -> None:
         if full is None:
             continue
         rows = {"evif_rt.ts (shipped; fusion trained without the MI terms)": full}
-        for suffix, name in (("mi", "evif_rt with the MI terms (Eq. 4-5)"),
+        for suffix, name in (("base", "evif_rt base (before fine-tuning at motion scale 3)"),
+                             ("mi", "evif_rt with the MI terms (Eq. 4-5)"),
                              ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
             s = load(run / "eval" / f"{split}_{suffix}" / "summary.json")
             if s is not None:

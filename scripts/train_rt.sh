@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces models/evif_rt.ts (the real-time `rt` size) and its ablations on 2 CPU cores,
-# from RoadScene image pairs mixed with the procedural world; see models/MODEL_CARD.md.
+# The base of models/evif_rt.ts (the real-time `rt` size) and its ablations on 2 CPU cores,
+# from RoadScene image pairs mixed with the procedural world; scripts/finetune_rt.sh makes
+# the shipped files from it. See models/MODEL_CARD.md.
 # Usage: bash scripts/train_rt.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
 set -euo pipefail
@@ -10,9 +11,11 @@ DATA=${2:-data/mix}
 RUN=${3:-runs/rt}
 EVIF=.venv/bin/evif
 S1=${S1:-2500} S2=${S2:-3000} S3=${S3:-800}
-[ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 1600 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --quiet
+# the base model's data: image-pair scenes at the scenarios' own speeds (motion scale 1);
+# scripts/finetune_rt.sh then adapts it to the paper's blur level (the default scale, 3)
+[ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 1600 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --motion-scale 1 --quiet
 # held out: RoadScene test images, and procedural scenes of a seed never trained on
-[ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --quiet
+[ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --motion-scale 1 --quiet
 [ -f "$DATA/test_proc/test.json" ] || $EVIF dataset --out "$DATA/test_proc" --split test --samples 200 --seed 23 --quiet
 T="--size rt --batch 8 --crop 128 --threads 1 --quiet"
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --iters "$S1" --lr 1e-3 --decay-from $((S1 / 2)) $T
@@ -27,9 +30,9 @@ $EVIF train --data "$DATA" --out "$RUN/full" --stage 3 --init "$RUN/full/stage2.
 full_pid=$!
 $EVIF train --data "$DATA" --out "$RUN/no_mi" --stage 3 --init "$RUN/full/stage2.pt" --iters "$S3" --lr 5e-4 --fusion salient --freeze-tasks --no-mi $T
 wait "$full_pid"
-$EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out models/evif_rt.ts
-$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out models/evif_rt_no_enhance.ts
+$EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out "$RUN/evif_rt_base.ts"
+$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out "$RUN/evif_rt_base_no_enhance.ts"
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out "$RUN/evif_rt_mi.ts"
 # the frame-only deblurring baseline (a small NAFNet) on the same data
-$EVIF train-frame-deblur --data "$DATA" --out models/frame_deblur.ts --threads 1 --quiet
-echo "trained; evaluate with: bash scripts/eval_rt.sh"
+$EVIF train-frame-deblur --data "$DATA" --out "$RUN/frame_deblur_base.ts" --threads 1 --quiet
+echo "trained the base; next: bash scripts/finetune_rt.sh $PAIRS"

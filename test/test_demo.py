@@ -1,14 +1,18 @@
 """`evif demo` (what `make demo` runs), shortened: the whole graph with the shipped model."""
 
+import os
+
 import pytest
 
 from evif_ros import topics
 from evif_ros.bags import open_bag
 from evif_ros.cli import main
+from evif_ros.rig_runner import demo_threads
 
 
 @pytest.mark.timeout(400)
 def test_demo_runs_the_graph_and_writes_outputs(tmp_path, capsys):
+    cores = os.sched_getaffinity(0)
     assert main(["demo", "--out", str(tmp_path), "--duration", "0.3", "--rate", "0.05"]) == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -17,6 +21,10 @@ def test_demo_runs_the_graph_and_writes_outputs(tmp_path, capsys):
     # the inference node ran in its own process and stopped cleanly on SIGINT
     log = (tmp_path / "logs" / "evif_node.log").read_text()
     assert "model " in log and "Traceback" not in log
+    threads = demo_threads(len(cores))
+    if len(cores) > threads:  # the model's threads had cores of their own; ours came back
+        assert f"{threads} threads, cores {sorted(cores)[-threads:]}" in log, log
+    assert os.sched_getaffinity(0) == cores
     assert "evif_node exited" not in captured.err
     with open_bag(tmp_path / "outputs") as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}

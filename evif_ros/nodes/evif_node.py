@@ -12,6 +12,7 @@ windows are dropped (and counted): the queue never grows beyond ``max_pending``.
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 
@@ -95,7 +96,9 @@ class EvifNode(Node):
         self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns)
         self.k, self.device = self.runner.k, self.runner.device
         self.runner.warm_up(1 if self.device == "cpu" else 10)
-        self.get_logger().info(f"model {path} (K={self.k}) on {self.device}")
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.get_logger().info(f"model {path} (K={self.k}) on {self.device}, "
+                               f"{torch.get_num_threads()} threads, cores {cores}")
         self.feeder = WindowFeeder(self.calib, self.k)
         self.sync = self.feeder.sync
         self.mt = rclpy_msgs()

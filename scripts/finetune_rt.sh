@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes the shipped models/evif_rt.ts, models/evif_rt_no_enhance.ts and
+# models/frame_deblur.ts: the base networks of scripts/train_rt.sh fine-tuned on image-pair
+# scenes at the default motion scale (3: the paper's blur level, blurry IR ~30 dB), with the
+# procedural world mixed in. ~35 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
+# Usage: bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]
+# Every step resumes: rerun the same command after a stop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PAIRS=${1:?usage: bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]}
+BASE=${2:-runs/rt}
+DATA=${3:-data/mix3}
+RUN=${4:-runs/rt3}
+EVIF=.venv/bin/evif
+S2=${S2:-1200} S3=${S3:-800} FD=${FD:-1500}
+[ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 480 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --quiet
+[ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --quiet
+[ -f "$DATA/test_proc/test.json" ] || $EVIF dataset --out "$DATA/test_proc" --split test --samples 200 --seed 23 --quiet
+T="--size rt --batch 8 --crop 128 --threads 1 --quiet"
+# the full model and the ablation without cross-task enhancement, each from its own base
+$EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$BASE/full/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) $T &
+full_pid=$!
+$EVIF train --data "$DATA" --out "$RUN/no_enhance" --stage 2 --init "$BASE/no_enhance/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) --no-enhance $T
+wait "$full_pid"
+# fusion on the new task networks (the base recipe's objective), beside the frame-only
+# deblurring baseline retrained on the same data
+$EVIF train --data "$DATA" --out "$RUN/no_mi" --stage 3 --init "$RUN/full/stage2.pt" --iters "$S3" --lr 5e-4 --fusion salient --freeze-tasks --no-mi $T &
+fusion_pid=$!
+[ -f "$RUN/frame_deblur.done" ] || { $EVIF train-frame-deblur --data "$DATA" --out "$RUN/frame_deblur.ts" --iters "$FD" --threads 1 --quiet > /dev/null && touch "$RUN/frame_deblur.done"; }
+wait "$fusion_pid"
+$EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out models/evif_rt.ts
+$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out models/evif_rt_no_enhance.ts
+cp "$RUN/frame_deblur.ts" models/frame_deblur.ts
+echo "fine-tuned; evaluate with: bash scripts/eval_rt.sh $DATA $RUN"
