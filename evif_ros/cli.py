@@ -170,6 +170,8 @@ def _eval(args: argparse.Namespace) -> None:
         calib = Path(args.calibration) if args.calibration else share_file(
             "calibration", "synthetic_rig.yaml")
         evaluate_bag(Path(args.bag), out, model, calib, args.methods, not args.quiet)
+        if (out / "ground_truth.md").is_file():  # a simulated recording
+            print((out / "ground_truth.md").read_text())
     else:
         if args.only_evif:  # comparing models: no baselines, ablation or frame deblurring
             ablation, fdb, methods = None, None, []

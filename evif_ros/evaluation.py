@@ -247,12 +247,17 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     runner = EvifRunner(model, calib, "cpu")
     feeder = WindowFeeder(calib, runner.k)  # the node's front end, time offset included
     windows, aps = [], []
+    truth: dict[str, dict[int, np.ndarray]] = {topics.GT_VISIBLE: {}, topics.GT_IR: {}}
     with open_bag(bag) as reader:
         for conn, _, raw in tqdm(reader.messages(), desc="read bag", unit="msg",
                                  disable=not progress):
-            if conn.topic == topics.APS:
+            if conn.topic == topics.APS or conn.topic in truth:
                 msg = reader.deserialize(raw, conn.msgtype)
-                aps.append((stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy()))
+                stamped = (stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy())
+                if conn.topic == topics.APS:
+                    aps.append(stamped)
+                else:  # a simulated recording's ground truth, stamped with the trigger
+                    truth[conn.topic][stamped[0]] = stamped[1]
             elif conn.topic in (topics.TRIGGERS, topics.IR_IMAGE) or conn.msgtype in (
                     POINTCLOUD2, EVENT_PACKET):
                 windows += feeder.message(conn.topic, conn.msgtype,
@@ -261,6 +266,8 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
         raise InputFileError(f"{bag}: no complete IR exposure (needs events, triggers and "
                              f"{topics.IR_IMAGE})")
     table = defaultdict(lambda: defaultdict(list))
+    gt_table = defaultdict(lambda: defaultdict(list))  # quantity -> method -> values
+    reset_runner = EvifRunner(model, calib, "cpu") if truth[topics.GT_VISIBLE] else None
     examples = []
     for i, wdw in enumerate(tqdm(windows, desc="eval", unit="window", disable=not progress)):
         res = runner.run(wdw)  # state carried and reset across gaps, as in evif_node
@@ -269,6 +276,26 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
         ir01 = stretch(ir, lo, scale)
         vis01 = (min(aps, key=lambda a: abs(a[0] - wdw.mid_ns))[1].astype(np.float32) / 255
                  if aps else res.visible.astype(np.float32) / 255)
+        gt_vis, gt_ir = (truth[t].get(wdw.t_start_ns) for t in (topics.GT_VISIBLE, topics.GT_IR))
+        if reset_runner is not None and gt_vis is not None and gt_ir is not None:
+            reset_runner.reset()
+            fresh = reset_runner(wdw.image, wdw.events, wdw.t_start_ns, wdw.exposure_ns,
+                                 wdw.recon_edges_ns)
+            h, w = gt_vis.shape
+            recon = {"EVIF (state carried, as the node)": res.visible,
+                     "EVIF (state reset per exposure)": fresh.visible,
+                     "event integration (leaky)": event_integration(
+                         wdw.events, wdw.mid_ns, h, w) * 255.0}
+            if aps:
+                recon["APS frame (nearest)"] = to8(vis01)
+            for k, img in recon.items():
+                gt_table["visible SSIM"][k].append(M.structural_similarity(img, gt_vis))
+            ref_ir = to8(stretch(warp_ir_to_davis(gt_ir, calib), lo, scale))
+            for k, img in (("blurry", ir), ("EVIF (state carried, as the node)",
+                                            res.ir_deblurred),
+                           ("EVIF (state reset per exposure)", fresh.ir_deblurred)):
+                gt_table["IR PSNR (dB)"][k].append(M.psnr(to8(stretch(img, lo, scale)),
+                                                          ref_ir))
         fused = {"EVIF": res.fused}  # uint8
         for name in methods:
             fused[name] = to8(BASELINES[name](vis01, ir01))
@@ -282,8 +309,19 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     summary = {"n": len(windows), "table1": {m: {k: float(np.mean(v)) for k, v in d.items()}
                                              for m, d in table.items()},
                "reference": "inputs (no ground truth)"}
+    if gt_table:
+        summary["ground_truth"] = {q: {m: float(np.mean(v)) for m, v in d.items()}
+                                   for q, d in gt_table.items()}
+        summary["ground_truth_n"] = len(next(iter(gt_table["visible SSIM"].values())))
     out = Path(out)
     output_dir(out)
+    if gt_table:
+        lines = [f"Against the recording's ground truth ({summary['ground_truth_n']} "
+                 f"exposures of {bag})", ""]
+        for q, d in summary["ground_truth"].items():
+            lines += [f"| {q} | " + " | ".join(d) + " |", "|---" * (len(d) + 1) + "|",
+                      "| | " + " | ".join(f"{v:.3f}" for v in d.values()) + " |", ""]
+        (out / "ground_truth.md").write_text("\n".join(lines))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "table1.md").write_text(f"Metrics against the inputs ({len(windows)} exposures of "
                                    f"{bag}; no ground truth)\n\n" + _fmt_table1(summary["table1"])

@@ -1,6 +1,7 @@
 """`evif eval` on a tiny test split and on a bag, with a tiny real TorchScript model."""
 
 import csv
+import json
 import shutil
 
 import numpy as np
@@ -60,6 +61,14 @@ def test_eval_on_a_bag_without_ground_truth(models, tmp_path):
                  str(models / "evif.ts"), "--methods", "average", "gff", "--quiet"]) == 0
     text = (out / "table1.md").read_text()
     assert "no ground truth" in text and "| EVIF |" in text and "| gff |" in text
+    # a simulated recording carries its ground truth: every window is scored against it,
+    # the model with its state carried (as the node) and reset per exposure
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ground_truth_n"] == summary["n"] > 0
+    vis, ir = summary["ground_truth"]["visible SSIM"], summary["ground_truth"]["IR PSNR (dB)"]
+    assert set(vis) == {"EVIF (state carried, as the node)", "EVIF (state reset per exposure)",
+                        "event integration (leaky)", "APS frame (nearest)"}
+    assert all(-1 <= v <= 1 for v in vis.values()) and all(10 < v < 80 for v in ir.values())
 
 
 def test_eval_on_an_empty_directory_is_one_line(tmp_path, capsys):
