@@ -31,7 +31,7 @@ def test_each_network_scripts_and_runs_on_a_tiny_input():
     assert sharp.shape == (2, 1, 16, 24) and torch.isfinite(sharp).all()
     fusion = torch.jit.script(FusionNet(4, 8, 8, 16, 2).eval())
     fused, emb = fusion(img, sharp.clamp(0, 1), dec, dec_ir)
-    assert fused.shape == (2, 1, 16, 24) and float(fused.min()) >= 0 and float(fused.max()) <= 1
+    assert fused.shape == (2, 1, 16, 24) and fused.min().item() >= 0 and fused.max().item() <= 1
 
 
 TINY_RT = config_for("rt", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,

@@ -119,7 +119,7 @@ def train_frame_deblur(data_dir, out, iters: int = 2000, batch: int = 8, crop: i
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
-        bar.set_postfix(psnr=f"{-float(loss):.2f}")
+        bar.set_postfix(psnr=f"{-loss.item():.2f}")
     net.eval()
     torch.jit.save(torch.jit.script(net), str(out))
     return out
