@@ -27,8 +27,9 @@ def main() -> None:
         full = load(run / "eval" / split / "summary.json")
         if full is None:
             continue
-        rows = {"evif_rt.ts (shipped; fusion trained without the MI terms)": full}
+        rows = {"evif_rt.ts (shipped)": full}
         for suffix, name in (("base", "evif_rt base (before fine-tuning at motion scale 3)"),
+                             ("ft", "evif_rt, fusion retrained on the fine-tuning data"),
                              ("mi", "evif_rt with the MI terms (Eq. 4-5)"),
                              ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
             s = load(run / "eval" / f"{split}_{suffix}" / "summary.json")
