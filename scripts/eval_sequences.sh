@@ -10,6 +10,7 @@ PAIRS=${1:?usage: bash scripts/eval_sequences.sh PAIRS_DIR [OUT_DIR] [SECONDS]}
 OUT=${2:-runs/sequences}
 SECONDS_RIG=${3:-1.0}
 EVIF=.venv/bin/evif
+mkdir -p "$OUT"
 # a test-split image (the models never trained on it), the same for every scenario
 IMAGE=$(.venv/bin/python -c "from evif_ros.sim.pairs import PairLibrary; print(PairLibrary.open('$PAIRS').split('test')[0])")
 for scn in day night hdr fast; do
