@@ -192,7 +192,7 @@ def test_mi_loss_is_bounded_below_through_the_embedding_heads():
         opt.step()
     # floor with |mu|, |logvar| <= 1: KL(a||b) + KL(b||a) <= 8.93 per dimension and the
     # cross entropies are >= 0 (it ran to -4e19 unbounded)
-    assert torch.isfinite(loss) and float(loss) > -8.94
+    assert torch.isfinite(loss) and loss.item() > -8.94
 
 
 def test_learning_rate_constant_then_cosine_decay_to_the_final_fraction():
