@@ -13,17 +13,25 @@ from pathlib import Path
 
 import torch
 
+from evif_ros.errors import EvifError, InputFileError
+from evif_ros.model.train import load_checkpoint
+
 TASK_NETWORKS = ("recon.", "deblur.")
 
 
 def main() -> None:
     if len(sys.argv) != 4:
         sys.exit(__doc__.strip().splitlines()[-1])
-    tasks, fusion, out = (Path(a) for a in sys.argv[1:])
-    t = torch.load(tasks, map_location="cpu", weights_only=False)
-    f = torch.load(fusion, map_location="cpu", weights_only=False)
+    try:
+        merge(*(Path(a) for a in sys.argv[1:]))
+    except EvifError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def merge(tasks: Path, fusion: Path, out: Path) -> None:
+    t, f = load_checkpoint(tasks), load_checkpoint(fusion)  # tensors and plain data only
     if t["config"] != f["config"]:
-        sys.exit(f"{tasks} and {fusion} hold different model configurations")
+        raise InputFileError(f"{tasks}: another model configuration than {fusion}'s")
     model = {k: (t["model"][k] if k.startswith(TASK_NETWORKS) else v)
              for k, v in f["model"].items()}
     out.parent.mkdir(parents=True, exist_ok=True)

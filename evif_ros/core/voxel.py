@@ -186,9 +186,9 @@ def _fine_edges(edges_ns: np.ndarray, bins: int) -> np.ndarray:
 
 
 def _pixel_codes(events: np.ndarray, height: int, width: int, bins: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``(code, keep)``: each event's cell offset inside one grid, ``polarity * bins * H * W
-    + pixel`` (OFF after ON), and whether it lies on the sensor."""
+    + pixel`` (OFF after ON), and whether it lies on the sensor (None: all do)."""
     x, y = events["x"], events["y"]
     code = np.multiply(y, width, dtype=np.intp)
     code += x
@@ -200,66 +200,43 @@ def _pixel_codes(events: np.ndarray, height: int, width: int, bins: int
 
 
 def _window_cells(events: np.ndarray, edges_ns: np.ndarray, height: int, width: int,
-                  bins: int, codes: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> np.ndarray:
-    """Each event's flat cell (grid, polarity, bin, pixel) in the ``(G, 2 * bins, H, W)``
-    layout of :func:`polarity_grids`; events outside the windows or the sensor dropped.
-    ``codes``: :func:`_pixel_codes` of ``events``, when several windows share them."""
+                  bins: int, codes: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+    """Each event's flat cell (grid, polarity, bin, pixel) in a ``(G, 2 * bins, H, W)``
+    layout for the G windows between consecutive ``edges_ns``; events outside the windows
+    or the sensor dropped. ``codes``: :func:`_pixel_codes` of ``events``."""
     fine = _fine_edges(edges_ns, bins)
     starts = np.searchsorted(events["t"], fine, side="left")
     fine_bin = np.repeat(np.arange((len(edges_ns) - 1) * bins, dtype=np.intp),
                          np.diff(starts))
-    if codes is None:
-        code, keep = _pixel_codes(events[starts[0]:starts[-1]], height, width, bins)
-    else:
-        code, keep = (a[starts[0]:starts[-1]] if a is not None else None for a in codes)
+    code, keep = (a[starts[0]:starts[-1]] if a is not None else None for a in codes)
     grid, b = np.divmod(fine_bin, bins)
     cell = (grid * (2 * bins) + b) * (height * width)
     cell += code
     return cell if keep is None else cell[keep]
 
 
-def polarity_grids(events: np.ndarray, edges_ns: np.ndarray, height: int, width: int,
-                   bins: int = WINDOW_BINS) -> np.ndarray:
-    """:func:`polarity_voxel_grid` of every window between consecutive ``edges_ns``, in one
-    pass, shape ``(G, 2 * bins, H, W)`` float32.
-
-    Each event gets one flat cell index (grid, polarity, bin, pixel) in the output's own
-    layout, so no per-grid buffer is zeroed, converted or transposed; the counts land with
-    one sort (``np.unique``) or, when events outnumber a tenth of the cells, one
-    ``np.bincount``. Events must be time-sorted.
-    """
-    n_grids = len(edges_ns) - 1
-    total = n_grids * 2 * bins * height * width
-    cell = _window_cells(events, edges_ns, height, width, bins)
-    if cell.size > total // 10:
-        out = np.bincount(cell, minlength=total).astype(np.float32)
-    else:
-        out = np.zeros(total, dtype=np.float32)
-        keys, counts = np.unique(cell.astype(np.int32) if total < 2**31 else cell,
-                                 return_counts=True)
-        out[keys] = counts
-    return out.reshape(n_grids, 2 * bins, height, width)
-
-
 def window_voxels(events: np.ndarray, t_start_ns: int, exposure_ns: int,
                   recon_edges_ns: np.ndarray, height: int, width: int
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Network inputs of one IR exposure: the exposure's polarity grid (10, H, W) and one
-    per reconstruction sub-window (K, 10, H, W); ``recon_edges_ns`` are the K + 1 edges.
-    Shared by training, evaluation and the inference node."""
-    exp_vox = polarity_grids(events, np.array([t_start_ns, t_start_ns + exposure_ns]),
-                             height, width)[0]
-    subs = polarity_grids(events, recon_edges_ns, height, width)
-    return exp_vox, subs
+    """Network inputs of one IR exposure, in fresh arrays: the exposure's polarity grid
+    (10, H, W) (:func:`polarity_voxel_grid` with 5 bins) and one per reconstruction
+    sub-window (K, 10, H, W); ``recon_edges_ns`` are the K + 1 edges. Training takes
+    these; the runtime keeps one :class:`WindowVoxelizer`."""
+    vox = WindowVoxelizer(height, width, len(recon_edges_ns) - 1)
+    return vox(events, t_start_ns, exposure_ns, recon_edges_ns)
 
 
 class WindowVoxelizer:
-    """:func:`window_voxels` for a stream of windows, into one buffer kept between calls.
+    """The grids of a stream of windows in one pass each, into one buffer kept between
+    calls.
 
-    A fresh 25 MB grid per window (K=6 at 346x260) costs its allocation and a page fault
-    per 4 KiB touched; here only the cells the previous window wrote are cleared. The
-    arrays returned are views of that buffer: the next call overwrites them.
+    Each event gets one flat cell index (grid, polarity, bin, pixel) in the buffer's own
+    layout, so nothing is converted or transposed; counts land with one sort
+    (``np.unique``) or, when events outnumber a tenth of the cells, one ``np.bincount``.
+    A fresh 25 MB grid per window (K=6 at 346x260) costs its allocation and a page fault per
+    4 KiB touched; here only the cells the previous window wrote are cleared. The arrays
+    returned are views of that buffer: the next call overwrites them. Events must be
+    time-sorted.
     """
 
     def __init__(self, height: int, width: int, k: int, bins: int = WINDOW_BINS):
@@ -270,8 +247,8 @@ class WindowVoxelizer:
 
     def __call__(self, events: np.ndarray, t_start_ns: int, exposure_ns: int,
                  recon_edges_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(exposure grid (10, H, W), sub-window grids (K, 10, H, W))``, equal to
-        :func:`window_voxels`."""
+        """``(exposure grid (10, H, W), sub-window grids (K, 10, H, W))`` as
+        :func:`window_voxels` defines them."""
         if len(recon_edges_ns) != self.k + 1:
             raise ValueError(f"{len(recon_edges_ns)} sub-window edges for K={self.k}")
         h, w, bins = self.height, self.width, self.bins

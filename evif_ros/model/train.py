@@ -134,8 +134,10 @@ def load_checkpoint(path: Path) -> dict:
         raise InputFileError(f"{path}: not a readable checkpoint ({reason(exc)})") from exc
 
 
-def model_from_checkpoint(path: Path) -> tuple[EvifPipeline, EvifConfig, dict]:
-    ck = load_checkpoint(path)
+def model_from_checkpoint(path: Path, ck: dict | None = None
+                          ) -> tuple[EvifPipeline, EvifConfig, dict]:
+    """The model a checkpoint holds; ``ck``: the checkpoint already loaded from ``path``."""
+    ck = load_checkpoint(path) if ck is None else ck
     if not isinstance(ck, dict) or not isinstance(ck.get("config"), dict) \
             or not isinstance(ck.get("model"), dict):
         raise InputFileError(f"{path}: not an `evif train` checkpoint (no config/model)")
@@ -168,17 +170,17 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if ckpt.exists():  # resume this stage
         model, cfg, ck = model_from_checkpoint(ckpt)
         start = ck["iter"]
-    elif args.init is not None and args.stage == 2 and load_checkpoint(args.init)["stage"] == 1:
-        # the deblurring network starts fresh (near the identity); only the
-        # reconstruction network carries over from stage 1
-        ck = load_checkpoint(args.init)
-        cfg = config_for(EvifConfig(**ck["config"]).size, enhance=args.enhance)
-        model = EvifPipeline(cfg)
-        model.recon.load_state_dict({k[len("recon."):]: v for k, v in ck["model"].items()
-                                     if k.startswith("recon.")})
-    elif args.init is not None:  # stage 3 continues from stage 2; a stage from its own
-        # stage's checkpoint (fine-tuning on other data, a fresh optimizer and schedule)
-        model, cfg, _ = model_from_checkpoint(args.init)
+    elif args.init is not None:
+        model, cfg, init = model_from_checkpoint(args.init)
+        if args.stage == 2 and init.get("stage") == 1:
+            # the deblurring network starts fresh (near the identity); only the
+            # reconstruction network carries over from stage 1
+            recon = model.recon.state_dict()
+            cfg = config_for(cfg.size, enhance=args.enhance)
+            model = EvifPipeline(cfg)
+            model.recon.load_state_dict(recon)
+        # otherwise stage 3 continues from stage 2, or a stage from its own stage's
+        # checkpoint (fine-tuning on other data, a fresh optimizer and schedule)
         if cfg.enhance != args.enhance:
             raise ConfigError(f"--init {args.init} was trained with enhance={cfg.enhance}; "
                               "a later stage keeps that setting")
