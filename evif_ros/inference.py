@@ -15,6 +15,7 @@ import torch
 
 from evif_ros.core.calibration import Calibration, warp_ir_to_davis
 from evif_ros.core.events import EVENT_DTYPE
+from evif_ros.core.malloc import retain_freed_memory
 from evif_ros.core.model_file import load_exported
 from evif_ros.core.sync import ExposureWindow
 from evif_ros.core.voxel import WindowVoxelizer
@@ -51,6 +52,7 @@ class EvifRunner:
 
     def __init__(self, model_path: Path, calib: Calibration, device: str = "auto",
                  precision: str = "fp32", reset_gap_ns: int = 100_000_000):
+        retain_freed_memory()  # before the model's first buffers: no page faults per frame
         self.device = pick_device(device)
         if precision not in PRECISIONS:
             raise EvifError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
@@ -59,6 +61,11 @@ class EvifRunner:
         self.dtype = PRECISIONS[precision]
         self.model, self.meta = load_exported(model_path, self.device)
         self.model.to(self.dtype)
+        # oneDNN's convolutions take channels-last input without reordering it: ~10 % of the
+        # model's time on this CPU at 1 thread, ~20 % at 2 (scripts/bench_inference.py)
+        self.channels_last = self.device == "cpu"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.k = int(self.meta["config"]["sub_windows"])
         self.calib = calib
         w, h = calib.davis_size
@@ -93,7 +100,9 @@ class EvifRunner:
     def _to_device(self, a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(a)
         if self.device == "cpu":
-            return t.to(self.dtype)
+            t = t.to(self.dtype)
+            return t.contiguous(memory_format=torch.channels_last) \
+                if self.channels_last and t.dim() == 4 else t
         # page-locked host memory: the copy runs asynchronously (DMA) with the stream
         return t.pin_memory().to(self.device, self.dtype, non_blocking=True)
 

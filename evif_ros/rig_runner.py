@@ -284,9 +284,9 @@ def demo_threads(cores: int) -> int:
 
 
 def split_cores(cores: set[int], threads: int) -> tuple[set[int], set[int]] | None:
-    """``(rig cores, inference cores)``: the model's threads get cores of their own, so the
-    simulator and drivers never preempt a window (on 2 cores that cost the node's model
-    ~30 % over the standalone benchmark). None when there are no more cores than threads."""
+    """``(rig cores, inference cores)``: the model's threads get cores of their own, so
+    neither the simulator and drivers nor the node's own message callbacks preempt a window.
+    None when there are no more cores than threads."""
     if len(cores) <= threads:
         return None
     ordered = sorted(cores)
@@ -311,12 +311,14 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
         or DEFAULT_MODEL
     if "/" not in model_path:
         model_path = str(share_file("models", model_path))
+    # the model's thread gets cores of its own; the rig, and the node's callbacks and DDS
+    # threads, share the others
+    split = split_cores(own_cores, threads)
     probe = None
     if rate is None:
         rate, model_ms, sim_cost = sustainable_rate(Path(model_path), scenario, seed, threads)
         probe = {"model_ms": model_ms, "sim_s_per_rig_s": sim_cost}
     handle_stop_signals()
-    split = split_cores(own_cores, threads)
     if split and hasattr(os, "sched_setaffinity"):  # before rclpy starts its threads,
         os.sched_setaffinity(0, split[0])  # which inherit the rig's cores
     init_rclpy()
@@ -328,12 +330,13 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
     extra = {"davis_driver": {"reliable_events": True, "wait_for_subscribers": 3,
                               "aligned": False},
              "ir_driver": {"reliable": True, "wait_for_subscribers": 2, "aligned": False},
-             # one torch thread per core left to the rig
              "evif_node": {"reliable_events": True, "reliable_ir": True,
-                           "model_path": model_path, "threads": threads}}
+                           "model_path": model_path, "threads": threads,
+                           "inference_cores": ",".join(map(str, sorted(split[1])))
+                           if split else ""}}
     params = node_parameters(config, "sim", extra=extra, scenario=scenario, seed=seed,
                              duration=duration_s, rate=rate)
-    evif = InferenceProcess(params["evif_node"], out / "logs", split[1] if split else None)
+    evif = InferenceProcess(params["evif_node"], out / "logs", split[0] if split else None)
     try:
         nodes = build_nodes(config, "sim", scenario=scenario, seed=seed, duration=duration_s,
                             rate=rate, extra=extra, exclude=("evif_node",))

@@ -7,7 +7,9 @@ Run: .venv/bin/python scripts/bench_inference.py [--model models/evif_rt.ts]
      [--sizes rt,lite,gpu,paper]   (GMAC per frame of each size, from the model code)
 
 FireNet (Scheerlinck et al. 2020, random weights) and the model alternate frame by frame,
-so both see the same machine load; the ratio of their p50s is the real-time yardstick.
+so both see the same machine load, in the same process (the runtime's allocator settings)
+and the same memory layout (channels-last on CPU); the ratio of their p50s is the real-time
+yardstick.
 End to end (exposure end -> outputs) = the IR frame's arrival delay after its exposure
 (from its host stamp) + voxelize + model, for a pipeline that keeps up.
 """
@@ -82,6 +84,9 @@ def main() -> None:
     firenet = torch.jit.script(FireNet().eval()).to(dev)
     w, h = calib.davis_size
     fire_in = torch.rand(1, 5, h, w, device=dev)
+    if runner.channels_last:  # the reference gets the runtime's layout too
+        firenet.to(memory_format=torch.channels_last)
+        fire_in = fire_in.contiguous(memory_format=torch.channels_last)
     lat = {s: [] for s in ("voxelize", "model", "total", "FireNet pass", "end to end")}
     warm = 2 if dev == "cpu" else 10  # CUDA: cuDNN autotuning and TorchScript profiling runs
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)

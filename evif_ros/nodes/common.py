@@ -87,6 +87,27 @@ def declare(node: Node, name: str, default: Any, description: str, *, read_only:
     return value
 
 
+def parse_cores(text: str, name: str) -> set[int]:
+    """``"1"``, ``"0,2"``, ``"2-3"`` -> a set of this machine's CPU cores; ``""`` -> empty
+    (no pinning). Not checked against the process's own affinity: a thread may be pinned
+    to a core its process was kept off."""
+    cores: set[int] = set()
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            lo, _, hi = part.partition("-")
+            cores.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ConfigError(f"parameter '{name}': {text!r} is not a core list like '1' or "
+                          "'0,2-3'") from None
+    if cores and not hasattr(os, "sched_setaffinity"):
+        raise ConfigError(f"parameter '{name}': this platform cannot pin threads to cores")
+    n = os.cpu_count() or 1
+    if any(c >= n for c in cores):
+        raise ConfigError(f"parameter '{name}': core {max(cores)} does not exist (this "
+                          f"machine has cores 0-{n - 1})")
+    return cores
+
+
 def _param_reason(exc: Exception, name: str) -> str:
     text = str(exc).splitlines()[0]
     if "Reason: " in text:  # "Invalid parameter value (0) ... Reason: out of range ..."

@@ -38,6 +38,7 @@ from evif_ros.nodes.common import (
     declare,
     events_qos,
     join_worker,
+    parse_cores,
     rclpy_msgs,
     run,
 )
@@ -86,6 +87,10 @@ class EvifNode(Node):
         self.max_packet_events = declare(self, "max_packet_events", 2_000_000,
                                          "Drop (and count) event packets larger than this",
                                          lo=1, hi=100_000_000)
+        self.inference_cores = parse_cores(declare(
+            self, "inference_cores", "", "CPU cores of the inference thread alone, e.g. '1' or "
+            "'2-3' ('' = the process's): the model then never shares a core with the "
+            "node's message callbacks and DDS threads"), "inference_cores")
         if self.threads:
             torch.set_num_threads(self.threads)
         self.calib = load_calibration(calib_path or share_file("calibration",
@@ -96,7 +101,8 @@ class EvifNode(Node):
         self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns)
         self.k, self.device = self.runner.k, self.runner.device
         self.runner.warm_up(1 if self.device == "cpu" else 10)
-        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        cores = sorted(self.inference_cores or (os.sched_getaffinity(0) if hasattr(
+            os, "sched_getaffinity") else []))
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}, "
                                f"{torch.get_num_threads()} threads, cores {cores}")
         self.feeder = WindowFeeder(self.calib, self.k)
@@ -200,6 +206,12 @@ class EvifNode(Node):
 
     # --- inference (worker thread) --------------------------------------------------
     def _work(self) -> None:
+        if self.inference_cores:  # this thread only (and the torch threads it starts)
+            try:
+                os.sched_setaffinity(0, self.inference_cores)
+            except OSError as exc:
+                self.get_logger().error(f"inference_cores: cannot pin the inference thread "
+                                        f"to {sorted(self.inference_cores)} ({exc}); unpinned")
         while not self._stop.is_set():
             self.wake.wait(0.1)
             with self.lock:
