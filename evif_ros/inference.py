@@ -134,16 +134,21 @@ class EvifRunner:
             self.state = []
             self.resets += 1
         res = self(window.image, window.events, window.t_start_ns, window.exposure_ns,
-                   window.recon_edges_ns)
+                   window.recon_edges_ns, grids=window.grids)
         self.last_start_ns = window.t_start_ns
         return res
 
     def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
-                 exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True) -> Result:
+                 exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True,
+                 grids: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
+        """``grids``: the window's voxel grids when binned already (as packets arrived)."""
         t0 = time.perf_counter()
         ir = warp_ir_to_davis(ir_image, self.calib) if warp else ir_image
         ir = np.ascontiguousarray(ir, dtype=np.float32)
-        exp_vox, subs = self.voxelize(events, t_start_ns, exposure_ns, recon_edges_ns)
+        if grids is not None and grids[1].shape[0] != self.k:
+            raise EvifError(f"window grids have K={grids[1].shape[0]}, the model K={self.k}")
+        exp_vox, subs = grids if grids is not None else self.voxelize(
+            events, t_start_ns, exposure_ns, recon_edges_ns)
         t1 = time.perf_counter()
         with torch.no_grad():
             fused, deb, vis, self.state = self.model(

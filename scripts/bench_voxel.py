@@ -2,7 +2,9 @@
 inputs of one exposure window (exposure grid + K sub-window grids), p50 milliseconds over
 consecutive windows: the runtime's `WindowVoxelizer` (one buffer kept between windows), one
 pass into fresh arrays (`window_voxels`, training), one grid at a time, and one E2VID grid
-of the same events.
+of the same events; then binned as 1 ms packets arrive (the node's way, `begin`/`add`):
+the time spent over all packets and the time left when the exposure closes (its last
+packet).
 
 Run: .venv/bin/python scripts/bench_voxel.py [--events 10000000] [--repeat 5]
 """
@@ -57,8 +59,8 @@ def windows(repeat: int) -> None:
     rng = np.random.default_rng(1)
     w, h, t0, exp = 346, 260, 1_000_000_000, 25_000_000
     print("\n| events | K | kept buffer (ms) | one pass, fresh arrays (ms) | grid by grid (ms) "
-          "| one E2VID grid, 5 bins (ms) |")
-    print("|---|---|---|---|---|---|")
+          "| one E2VID grid, 5 bins (ms) | as packets arrive: all (ms) | left at close (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in (150_000, 1_500_000):
         t = np.sort(rng.integers(t0 - exp, t0 + exp, n))
         ev = make_events(rng.integers(0, w, n), rng.integers(0, h, n), t,
@@ -80,8 +82,23 @@ def _window_row(ev, k: int, repeat: int) -> str:
     one = _p50(lambda: window_voxels(ev, t0, exp, edges, h, w), repeat)
     old = _p50(grid_by_grid, max(repeat // 4, 1))
     e2v = _p50(lambda: voxel_grid(ev, 5, t0 - exp // 2, t0 + exp, h, w), repeat)
+    cuts = np.searchsorted(ev["t"], np.arange(int(ev["t"][0]), int(ev["t"][-1]) + 1_000_000,
+                                              1_000_000))
+    packets = [ev[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+    def as_packets_arrive():
+        vox.begin(t0, exp, edges)
+        for p in packets[:-1]:
+            vox.add(p)
+        t = time.perf_counter()
+        vox.add(packets[-1])
+        vox.grids()
+        return time.perf_counter() - t
+    runs = [(_timed(as_packets_arrive), as_packets_arrive()) for _ in range(repeat)]
+    inc = float(np.median([a for a, _ in runs]))
+    last = float(np.median([b for _, b in runs]))
     return (f"| {ev.size:,} | {k} | {kept * 1e3:.1f} | {one * 1e3:.1f} | {old * 1e3:.1f} | "
-            f"{e2v * 1e3:.1f} |")
+            f"{e2v * 1e3:.1f} | {inc * 1e3:.1f} | {last * 1e3:.2f} |")
 
 
 def _p50(fn, repeat: int) -> float:

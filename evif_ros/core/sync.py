@@ -93,7 +93,8 @@ class ExposureWindow:
 
     ``events`` holds every event from the first reconstruction sub-window's start to the
     exposure end, time-sorted; ``recon_edges_ns`` are the ``K + 1`` sub-window edges,
-    the last one at mid-exposure.
+    the last one at mid-exposure. ``grids``: the window's voxel grids when they were binned
+    as the packets arrived (``WindowFeeder(prebin=True)``), valid while the window lives.
     """
 
     image: Any
@@ -103,6 +104,7 @@ class ExposureWindow:
     events: np.ndarray
     recon_edges_ns: np.ndarray
     seq: int = 0
+    grids: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def t_end_ns(self) -> int:
@@ -360,12 +362,20 @@ class ExposureSynchronizer:
         self.buffer.drop_before(horizon)
         return out
 
+    def window_span(self, t0: int) -> tuple[np.ndarray, int, int]:
+        """``(sub-window edges, first event time, end)`` of the exposure starting at ``t0``:
+        a window holds the events ``first <= t < end``."""
+        edges = recon_edges(t0 + self.cfg.exposure_ns // 2, self.cfg.span_ns,
+                            self.cfg.sub_windows)
+        return edges, min(int(edges[0]), t0), t0 + self.cfg.exposure_ns
+
+    def pending_triggers(self) -> list[int]:
+        """Exposure starts whose window may still be emitted (paired or not)."""
+        return self.triggers + [t for t, _ in self.ready]
+
     def _window(self, t0: int, frame: _Frame) -> ExposureWindow:
         cfg = self.cfg
-        t_end = t0 + cfg.exposure_ns
-        mid = t0 + cfg.exposure_ns // 2
-        edges = recon_edges(mid, cfg.span_ns, cfg.sub_windows)
-        start = min(int(edges[0]), t0)
+        edges, start, t_end = self.window_span(t0)
         events = self.buffer.gather(start, t_end)
         self.emitted_until = max(self.emitted_until, t_end)
         self.stats.windows += 1

@@ -235,37 +235,27 @@ class WindowVoxelizer:
     (``np.unique``) or, when events outnumber a tenth of the cells, one ``np.bincount``.
     A fresh 25 MB grid per window (K=6 at 346x260) costs its allocation and a page fault per
     4 KiB touched; here only the cells the previous window wrote are cleared. The arrays
-    returned are views of that buffer: the next call overwrites them. Events must be
-    time-sorted.
+    returned are views of that buffer: the next window overwrites them. Events must be
+    time-sorted (within each packet, for :meth:`add`).
+
+    A whole window at once: ``vox(events, t_start_ns, exposure_ns, edges)``. As its packets
+    arrive: ``vox.begin(t_start_ns, exposure_ns, edges)``, then ``vox.add(packet)`` for each
+    (in any order, each once), then ``vox.grids()``: the same grids.
     """
 
     def __init__(self, height: int, width: int, k: int, bins: int = WINDOW_BINS):
         self.height, self.width, self.k, self.bins = height, width, k, bins
         self.buf = np.zeros((k + 1, 2 * bins, height, width), dtype=np.float32)
         self._flat = self.buf.reshape(-1)
-        self._touched: np.ndarray | None = np.empty(0, dtype=np.intp)  # None: all of it
+        self._touched: list[np.ndarray] | None = []  # cells written; None: maybe all
+        self._window: tuple[int, int, np.ndarray] | None = None
 
     def __call__(self, events: np.ndarray, t_start_ns: int, exposure_ns: int,
                  recon_edges_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(exposure grid (10, H, W), sub-window grids (K, 10, H, W))`` as
         :func:`window_voxels` defines them."""
-        if len(recon_edges_ns) != self.k + 1:
-            raise ValueError(f"{len(recon_edges_ns)} sub-window edges for K={self.k}")
-        h, w, bins = self.height, self.width, self.bins
-        if self._touched is None:
-            self._flat.fill(0)
-        else:
-            self._flat[self._touched] = 0
-        edges = np.asarray(recon_edges_ns)
-        t0, t1 = min(int(edges[0]), t_start_ns), max(int(edges[-1]), t_start_ns + exposure_ns)
-        i0, i1 = np.searchsorted(events["t"], [t0, t1], side="left")
-        events = events[i0:i1]  # the events of both: their pixel codes once
-        codes = _pixel_codes(events, h, w, bins)
-        subs = _window_cells(events, edges, h, w, bins, codes)
-        exp = _window_cells(events, np.array([t_start_ns, t_start_ns + exposure_ns]), h, w,
-                            bins, codes)
-        exp += self.k * 2 * bins * h * w  # the exposure grid is the buffer's last
-        cells = np.concatenate([subs, exp])
+        self.begin(t_start_ns, exposure_ns, recon_edges_ns)
+        cells = self._cells(events)
         if cells.size > self._flat.size // 10:  # dense: counting every cell beats sorting
             np.copyto(self._flat, np.bincount(cells, minlength=self._flat.size),
                       casting="unsafe")
@@ -273,5 +263,52 @@ class WindowVoxelizer:
         else:
             keys, counts = np.unique(cells.astype(np.int32), return_counts=True)
             self._flat[keys] = counts
-            self._touched = keys
+            self._touched = [keys]
+        return self.grids()
+
+    def begin(self, t_start_ns: int, exposure_ns: int, recon_edges_ns: np.ndarray) -> None:
+        """Clear the previous window and start this one (events come with :meth:`add`)."""
+        if len(recon_edges_ns) != self.k + 1:
+            raise ValueError(f"{len(recon_edges_ns)} sub-window edges for K={self.k}")
+        if self._touched is None:
+            self._flat.fill(0)
+        else:
+            for keys in self._touched:
+                self._flat[keys] = 0
+        self._touched = []
+        self._window = (int(t_start_ns), int(exposure_ns), np.asarray(recon_edges_ns))
+
+    def add(self, events: np.ndarray) -> None:
+        """Count one packet's events of the current window (the rest are ignored)."""
+        t_start, exposure, edges = self._window
+        if events.size == 0 or int(events["t"][-1]) < min(int(edges[0]), t_start) \
+                or int(events["t"][0]) >= max(int(edges[-1]), t_start + exposure):
+            return  # another window's packet
+        cells = self._cells(events)
+        if cells.size == 0:
+            return
+        keys, counts = np.unique(cells.astype(np.int32), return_counts=True)
+        self._flat[keys] += counts
+        if self._touched is not None:
+            self._touched.append(keys)
+            if sum(k.size for k in self._touched) > self._flat.size // 10:
+                self._touched = None  # clearing it whole is cheaper then
+
+    def grids(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(exposure grid (10, H, W), sub-window grids (K, 10, H, W))``, views."""
         return self.buf[self.k], self.buf[:self.k]
+
+    def _cells(self, events: np.ndarray) -> np.ndarray:
+        """The flat cells of the current window's events: the K sub-windows' grids first,
+        the exposure grid last."""
+        t_start, exposure, edges = self._window
+        h, w, bins = self.height, self.width, self.bins
+        t0, t1 = min(int(edges[0]), t_start), max(int(edges[-1]), t_start + exposure)
+        i0, i1 = np.searchsorted(events["t"], [t0, t1], side="left")
+        events = events[i0:i1]  # the events of both: their pixel codes once
+        codes = _pixel_codes(events, h, w, bins)
+        subs = _window_cells(events, edges, h, w, bins, codes)
+        exp = _window_cells(events, np.array([t_start, t_start + exposure]), h, w, bins,
+                            codes)
+        exp += self.k * 2 * bins * h * w  # the exposure grid is the buffer's last
+        return np.concatenate([subs, exp])

@@ -64,11 +64,14 @@ def events_qos(reliable: bool) -> QoSProfile:
 
 
 def declare(node: Node, name: str, default: Any, description: str, *, read_only: bool = True,
-            lo: float | None = None, hi: float | None = None, choices: tuple = ()) -> Any:
+            lo: float | None = None, hi: float | None = None, choices: tuple = (),
+            any_type: bool = False) -> Any:
     """Declare a parameter with a descriptor (description, range, read-only) and return
-    its value; ``choices`` are checked here since ROS has no enum descriptor."""
+    its value; ``choices`` are checked here since ROS has no enum descriptor.
+    ``any_type``: the value may come in another type than the default's (``-p cores:=1``
+    arrives as an integer, ``-p cores:=0,1`` as a string)."""
     desc = ParameterDescriptor(name=name, type=_TYPES[type(default)], description=description,
-                               read_only=read_only)
+                               read_only=read_only, dynamic_typing=any_type)
     if choices:
         desc.additional_constraints = f"one of: {', '.join(map(str, choices))}"
     if lo is not None and isinstance(default, int) and not isinstance(default, bool):
@@ -87,13 +90,13 @@ def declare(node: Node, name: str, default: Any, description: str, *, read_only:
     return value
 
 
-def parse_cores(text: str, name: str) -> set[int]:
+def parse_cores(text: str | int, name: str) -> set[int]:
     """``"1"``, ``"0,2"``, ``"2-3"`` -> a set of this machine's CPU cores; ``""`` -> empty
     (no pinning). Not checked against the process's own affinity: a thread may be pinned
     to a core its process was kept off."""
     cores: set[int] = set()
     try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
             lo, _, hi = part.partition("-")
             cores.update(range(int(lo), int(hi or lo) + 1))
     except ValueError:

@@ -90,7 +90,7 @@ class EvifNode(Node):
         self.inference_cores = parse_cores(declare(
             self, "inference_cores", "", "CPU cores of the inference thread alone, e.g. '1' or "
             "'2-3' ('' = the process's): the model then never shares a core with the "
-            "node's message callbacks and DDS threads"), "inference_cores")
+            "node's message callbacks and DDS threads", any_type=True), "inference_cores")
         if self.threads:
             torch.set_num_threads(self.threads)
         self.calib = load_calibration(calib_path or share_file("calibration",
@@ -105,7 +105,12 @@ class EvifNode(Node):
             os, "sched_getaffinity") else []))
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}, "
                                f"{torch.get_num_threads()} threads, cores {cores}")
-        self.feeder = WindowFeeder(self.calib, self.k)
+        prebin = declare(self, "prebin", True, "Bin each exposure's events into its voxel "
+                         "grids as the packets arrive, so that only the last packet is left "
+                         "when the exposure closes")
+        # grid buffers: the open exposures, the queue and the window being run
+        self.feeder = WindowFeeder(self.calib, self.k, prebin=prebin,
+                                   max_grids=self.max_pending + 4)
         self.sync = self.feeder.sync
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
@@ -251,6 +256,7 @@ class EvifNode(Node):
                      for s in STAGES + ("total", END_TO_END)})
         vals.update({f"sync_{k}": v for k, v in self.sync.stats.as_dict().items() if v})
         vals["device"] = self.device
+        vals["prebinned_windows"] = self.feeder.prebinned
         if self.sensor_size is not None and self.sensor_size != self.calib.davis_size:
             self.diag.set(DiagnosticStatus.ERROR, self._size_mismatch())
         elif vals.get("dropped_events_out_of_range"):
