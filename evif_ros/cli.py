@@ -16,7 +16,7 @@ from evif_ros.errors import EvifError
 # literal so that building the parser does not import torch; test_model checks them
 # against evif_ros.model.pipeline.SIZES and evif_ros.model.train.FUSION_OBJECTIVES
 MODEL_SIZES = ("gpu", "lite", "paper", "rt")
-FUSION_OBJECTIVES = ("paper", "salient")
+FUSION_OBJECTIVES = ("paper", "salient", "sharp")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,6 +125,14 @@ def _replay(args: argparse.Namespace) -> None:
     print(f"replayed {n} messages from {args.bag}")
 
 
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "numbers") from None
+
+
 def _train(args: argparse.Namespace) -> None:
     from evif_ros.model.train import DEBLUR_WEIGHT, TrainArgs, train
 
@@ -136,7 +144,7 @@ def _train(args: argparse.Namespace) -> None:
                                           else args.deblur_weight),
                            decay_from=args.decay_from, device=args.device,
                            workers=args.workers, time_limit_min=args.time_limit,
-                           fusion=args.fusion),
+                           fusion=args.fusion, fusion_weights=args.fusion_weights),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -383,7 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mi", action="store_true", help="ablation: no MI terms in L_fuse")
     p.add_argument("--fusion", default="paper", choices=FUSION_OBJECTIVES,
                    help="stage-3 objective: the paper's Eq. 6 against the task outputs, or "
-                        "with intensity/gradient terms against the sharp sources' maximum")
+                        "with intensity/gradient terms against the sharp sources' maximum "
+                        "(salient; sharp: the gradient term x3)")
+    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W",
+                   help="stage 3: the objective's five weights (SSIM, MI, NCE, intensity, "
+                        "gradient) instead of --fusion's own")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "

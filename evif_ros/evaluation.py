@@ -308,7 +308,11 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
             examples.append([ref_vis, ref_ir, res.visible, res.fused])
     summary = {"n": len(windows), "table1": {m: {k: float(np.mean(v)) for k, v in d.items()}
                                              for m, d in table.items()},
-               "reference": "inputs (no ground truth)"}
+               "reference": "inputs (no ground truth)",
+               # what the node would publish: one output per window, stamped with its
+               # exposure start, the recurrent state reset at the first and after each gap
+               "exposure_starts_ns": [int(w.t_start_ns) for w in windows],
+               "state_resets": runner.resets}
     if gt_table:
         summary["ground_truth"] = {q: {m: float(np.mean(v)) for m, v in d.items()}
                                    for q, d in gt_table.items()}

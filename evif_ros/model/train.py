@@ -25,6 +25,7 @@ from evif_ros.model.data import ShardData, batch_stream
 from evif_ros.model.losses import (
     FUSION_WEIGHTS,
     SALIENT_FUSION_WEIGHTS,
+    SHARP_FUSION_WEIGHTS,
     fusion_loss,
     psnr_loss,
     ssim,
@@ -60,6 +61,7 @@ class TrainArgs:
     workers: int = 0  # processes that make batches (0: the training process)
     time_limit_min: float = 0.0  # stop (with a checkpoint to resume from) after this long
     fusion: str = "paper"  # stage-3 objective, one of FUSION_OBJECTIVES
+    fusion_weights: tuple[float, ...] | None = None  # overrides the objective's 5 weights
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -77,13 +79,18 @@ def learning_rate(args: TrainArgs, it: int) -> float:
 # stage-3 objectives: "paper" is Eq. 6 against the task networks' outputs; "salient" adds
 # intensity and gradient terms against the element-wise maximum of the sources and takes
 # the sources from the ground truth (the sharp visible and IR frames the metrics use), so
-# the fusion network also learns to discount the task outputs' errors
-FUSION_OBJECTIVES = ("paper", "salient")
+# the fusion network also learns to discount the task outputs' errors; "sharp" weighs the
+# gradient term three times as much
+FUSION_OBJECTIVES = ("paper", "salient", "sharp")
+_FUSION_WEIGHTS = {"paper": FUSION_WEIGHTS, "salient": SALIENT_FUSION_WEIGHTS,
+                   "sharp": SHARP_FUSION_WEIGHTS}
 
 
 def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
-                 deblur_weight: float = DEBLUR_WEIGHT, fusion: str = "paper"):
-    """Loss of one batch for a stage; returns ``(loss, terms)``."""
+                 deblur_weight: float = DEBLUR_WEIGHT, fusion: str = "paper",
+                 fusion_weights: tuple[float, ...] | None = None):
+    """Loss of one batch for a stage; returns ``(loss, terms)``. ``fusion_weights``: the
+    five weights of :func:`~evif_ros.model.losses.fusion_loss` instead of the objective's."""
     ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
     sub = batch.sub_vox
@@ -102,10 +109,10 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
         l_struct = 1 - ssim(out["visible"], batch.vis)
         loss = loss + 0.5 * l_struct
         terms["rec_ssim"] = float(l_struct.detach())
-        w = SALIENT_FUSION_WEIGHTS if fusion == "salient" else FUSION_WEIGHTS
+        w = tuple(fusion_weights) if fusion_weights else _FUSION_WEIGHTS[fusion]
         if not use_mi:  # the ablation without the bi-level MI terms
             w = (w[0], 0.0, 0.0, w[3], w[4])
-        if fusion == "salient":
+        if fusion != "paper":
             vis, ir = batch.vis, torch.clamp(sharp_n, 0, 1)
         else:
             vis, ir = out["visible"].detach(), torch.clamp(out["ir_n"], 0, 1).detach()
@@ -157,6 +164,10 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.fusion not in FUSION_OBJECTIVES:
         raise ConfigError(f"--fusion must be one of {', '.join(FUSION_OBJECTIVES)}, "
                           f"got {args.fusion!r}")
+    if args.fusion_weights is not None and (len(args.fusion_weights) != 5 or any(
+            w < 0 for w in args.fusion_weights)):
+        raise ConfigError(f"--fusion-weights needs 5 non-negative numbers (SSIM, MI, NCE, "
+                          f"intensity, gradient), got {list(args.fusion_weights)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -216,7 +227,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(args, it)
             loss, terms = stage_losses(model, batch, args.stage, args.mi, args.deblur_weight,
-                                       args.fusion)
+                                       args.fusion, args.fusion_weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
