@@ -20,6 +20,9 @@ one_split() {
   [ -f "${out}_base/summary.json" ] || [ ! -f "$BASE/evif_rt_base.ts" ] || $EVIF eval \
     --data "$DATA/$split" --out "${out}_base" --model "$BASE/evif_rt_base.ts" --only-evif \
     --quiet > /dev/null
+  [ -f "${out}_merged/summary.json" ] || [ ! -f "$RUN/evif_rt_merged.ts" ] || $EVIF eval \
+    --data "$DATA/$split" --out "${out}_merged" --model "$RUN/evif_rt_merged.ts" --only-evif \
+    --quiet > /dev/null
   [ -f "${out}_ft/summary.json" ] || [ ! -f "$RUN/evif_rt_ft.ts" ] || $EVIF eval \
     --data "$DATA/$split" --out "${out}_ft" --model "$RUN/evif_rt_ft.ts" --only-evif \
     --quiet > /dev/null

@@ -28,7 +28,9 @@ def main() -> None:
         if full is None:
             continue
         rows = {"evif_rt.ts (shipped)": full}
-        for suffix, name in (("base", "evif_rt base (before fine-tuning at motion scale 3)"),
+        for suffix, name in (("merged", "evif_rt, the base's fusion not fine-tuned (shipped "
+                                        "before)"),
+                             ("base", "evif_rt base (before fine-tuning at motion scale 3)"),
                              ("ft", "evif_rt, fusion retrained on the fine-tuning data"),
                              ("mi", "evif_rt with the MI terms (Eq. 4-5)"),
                              ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
