@@ -167,8 +167,9 @@ def test_fuzz_thousands_of_malformed_messages_between_valid_traffic(ros, tiny_mo
                                 2 if counter.endswith("out_of_range") else 1)
                     # paced: reliable KEEP_LAST writers overwrite what a flooded reader has
                     # not taken yet, which would lose valid messages too; the node's
-                    # executor takes ~3k callbacks/s here, and a fresh-clone CI run at 30 ms
-                    # per chunk (~2.8k messages/s) lost one malformed trigger that way
+                    # executor takes ~3k callbacks/s here; at 30 ms per chunk (~2.8k
+                    # messages/s) a fresh-clone run counted one malformed trigger short,
+                    # most likely lost that way (its queue keeps the last 200)
                     spin_until(feeder, lambda: False, 0.06)
             from evif_ros.core.events import make_events
             tail_t = int(chunks[-1].events["t"][-1])
