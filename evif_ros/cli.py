@@ -188,7 +188,7 @@ def _eval(args: argparse.Namespace) -> None:
             fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
             methods = args.methods
         evaluate_dataset(Path(args.data), out, model, ablation, fdb, methods,
-                         args.limit, not args.quiet)
+                         args.limit, not args.quiet, args.split)
         print((out / "table2.md").read_text())
         print((out / "table3.md").read_text())
     print((out / "table1.md").read_text())
@@ -433,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-deblur", default="", help="frame-only deblurring model")
     p.add_argument("--calibration", default="", help="rig calibration (bags)")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N test samples")
+    p.add_argument("--split", default="test", choices=("test", "train"),
+                   help="the dataset's shards to score: test, or train for a validation set "
+                        "generated with its own seed")
     p.add_argument("--only-evif", action="store_true", help="score the model alone (no "
                    "baselines, ablation or frame-only deblurring)")
     p.add_argument("--quiet", action="store_true")

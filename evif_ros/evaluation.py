@@ -58,8 +58,11 @@ class FrameDeblur:
 
 def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
                      frame_deblur: Path | None, methods: list[str], limit: int = 0,
-                     progress: bool = True) -> dict:
-    samples = list(iter_samples(Path(data), "test"))[: limit or None]
+                     progress: bool = True, split: str = "test") -> dict:
+    """``split``: ``test``, or ``train`` for a validation set made with ``evif dataset
+    --split train`` and a seed never trained on (choosing among models without the test
+    split)."""
+    samples = list(iter_samples(Path(data), split))[: limit or None]
     h, w = samples[0]["ir_blur"].shape
     ident = Calibration(np.eye(3), (w, h), (w, h), samples[0]["exposure_ns"])
     runner = EvifRunner(model, ident, "cpu")

@@ -74,3 +74,18 @@ def test_eval_on_a_bag_without_ground_truth(models, tmp_path):
 def test_eval_on_an_empty_directory_is_one_line(tmp_path, capsys):
     assert main(["eval", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "no test" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_eval_scores_a_validation_set_of_train_shards_and_only_those(models, tmp_path, capsys):
+    """`--split train` scores a set made with `evif dataset --split train` (a validation set
+    of another seed); the default still looks for test shards only."""
+    data = tmp_path / "val"
+    write_dataset(data, "train", 2, seed=9, shard_size=2, workers=1, progress=False)
+    out = tmp_path / "eval"
+    assert main(["eval", "--data", str(data), "--out", str(out), "--model",
+                 str(models / "evif.ts"), "--only-evif", "--split", "train", "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n"] == 2
+    assert main(["eval", "--data", str(data), "--out", str(tmp_path / "o"), "--only-evif",
+                 "--quiet"]) == 2
+    assert "no test-*.npz shards" in capsys.readouterr().err
