@@ -208,7 +208,7 @@ class InferenceProcess:
     """``evif_node`` in a child process, as ``ros2 launch`` runs it: its own interpreter, so
     the model never waits on the drivers' GIL. Stopped with SIGINT (the node exits 0)."""
 
-    def __init__(self, params: dict, workdir: Path, cores: set[int] | None = None):
+    def __init__(self, params: dict, workdir: Path):
         workdir.mkdir(parents=True, exist_ok=True)
         self.params_file = workdir / "evif_node.params.yaml"
         self.params_file.write_text(yaml.safe_dump({"/evif_node": {"ros__parameters": params}}))
@@ -219,8 +219,6 @@ class InferenceProcess:
                 [sys.executable, "-m", "evif_ros.nodes.evif_node", "--ros-args",
                  "--params-file", str(self.params_file)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
-        if cores and hasattr(os, "sched_setaffinity"):  # threads started later inherit it
-            os.sched_setaffinity(self.proc.pid, cores)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -336,7 +334,8 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
                            if split else ""}}
     params = node_parameters(config, "sim", extra=extra, scenario=scenario, seed=seed,
                              duration=duration_s, rate=rate)
-    evif = InferenceProcess(params["evif_node"], out / "logs", split[0] if split else None)
+    # the node inherits the rig's cores; its inference thread moves (inference_cores)
+    evif = InferenceProcess(params["evif_node"], out / "logs")
     try:
         nodes = build_nodes(config, "sim", scenario=scenario, seed=seed, duration=duration_s,
                             rate=rate, extra=extra, exclude=("evif_node",))

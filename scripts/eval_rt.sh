@@ -12,26 +12,23 @@ RUN=${2:-runs/rt3}
 LIMIT=${3:-50}  # test samples for the comparison rows of the earlier models
 BASE=${4:-runs/rt}  # scripts/train_rt.sh's run: the base model before fine-tuning
 EVIF=".venv/bin/evif"
+# one comparison row: MODEL scored alone into OUT unless done or the model is missing
+compare() {
+  local split=$1 out=$2 model=$3; shift 3
+  [ -f "$out/summary.json" ] || [ ! -f "$model" ] || $EVIF eval --data "$DATA/$split" \
+    --out "$out" --model "$model" --only-evif "$@" --quiet > /dev/null
+}
 one_split() {
   local split=$1 out="$RUN/eval/$1"
   [ -f "$out/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "$out" \
     --model models/evif_rt.ts --ablation models/evif_rt_no_enhance.ts \
     --frame-deblur models/frame_deblur.ts --quiet > /dev/null
-  [ -f "${out}_base/summary.json" ] || [ ! -f "$BASE/evif_rt_base.ts" ] || $EVIF eval \
-    --data "$DATA/$split" --out "${out}_base" --model "$BASE/evif_rt_base.ts" --only-evif \
-    --quiet > /dev/null
-  [ -f "${out}_merged/summary.json" ] || [ ! -f "$RUN/evif_rt_merged.ts" ] || $EVIF eval \
-    --data "$DATA/$split" --out "${out}_merged" --model "$RUN/evif_rt_merged.ts" --only-evif \
-    --quiet > /dev/null
-  [ -f "${out}_ft/summary.json" ] || [ ! -f "$RUN/evif_rt_ft.ts" ] || $EVIF eval \
-    --data "$DATA/$split" --out "${out}_ft" --model "$RUN/evif_rt_ft.ts" --only-evif \
-    --quiet > /dev/null
-  [ -f "${out}_mi/summary.json" ] || [ ! -f "$RUN/evif_rt_mi.ts" ] || $EVIF eval \
-    --data "$DATA/$split" --out "${out}_mi" --model "$RUN/evif_rt_mi.ts" --only-evif \
-    --quiet > /dev/null
+  compare "$split" "${out}_base" "$BASE/evif_rt_base.ts"
+  compare "$split" "${out}_merged" "$RUN/evif_rt_merged.ts"
+  compare "$split" "${out}_ft" "$RUN/evif_rt_ft.ts"
+  compare "$split" "${out}_mi" "$RUN/evif_rt_mi.ts"
   for m in evif_lite evif_gpu; do
-    [ -f "${out}_$m/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "${out}_$m" \
-      --model "models/$m.ts" --only-evif --limit "$LIMIT" --quiet > /dev/null
+    compare "$split" "${out}_$m" "models/$m.ts" --limit "$LIMIT"
   done
 }
 one_split test_pairs &

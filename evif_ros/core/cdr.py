@@ -5,7 +5,8 @@ rclpy turns a Python message into its C twin field by field before the middlewar
 serializes it: about 0.3 ms for a 10k-event packet, most of ``davis_driver``'s publishing
 time. Every event packet has the same fields, so all but the stamp, the width and the data
 are a constant prefix; ``Publisher.publish(bytes)`` sends the result as it is. Byte for byte
-what rclpy's own serializer writes (``test/test_wire.py``).
+what rosbags' serializer writes; rclpy's differs only in padding bytes it leaves undefined,
+and deserializes ours to the message it would build (``test/test_wire.py``).
 
 CDR (OMG XCDR1, as ROS 2's middlewares use): a 4-byte encapsulation header (``00 01 00 00``:
 CDR, little-endian), then each field aligned to its own size, counted from after that
@@ -31,23 +32,17 @@ class _Writer:
     def align(self, n: int) -> None:
         self.buf += b"\x00" * (-len(self.buf) % n)
 
-    def u32(self, v: int) -> int:
-        """Write a uint32; returns its offset (to patch it later)."""
-        self.align(4)
-        self.buf += struct.pack("<I", v)
-        return len(self.buf) - 4
-
-    def i32(self, v: int) -> int:
-        self.align(4)
-        self.buf += struct.pack("<i", v)
-        return len(self.buf) - 4
-
-    def u8(self, v: int) -> None:
-        self.buf += struct.pack("<B", v)
+    def num(self, fmt: str, v: int) -> int:
+        """Write one number (``struct`` format, e.g. ``<I``) at its alignment; returns its
+        offset (to patch it later)."""
+        size = struct.calcsize(fmt)
+        self.align(size)
+        self.buf += struct.pack(fmt, v)
+        return len(self.buf) - size
 
     def string(self, s: str) -> None:
         raw = s.encode() + b"\x00"
-        self.u32(len(raw))
+        self.num("<I", len(raw))
         self.buf += raw
 
 
@@ -57,21 +52,21 @@ class PointCloud2Encoder:
 
     def __init__(self, frame_id: str):
         w = _Writer()
-        self._sec = w.i32(0)  # header.stamp
-        w.u32(0)  # nanosec, patched with sec
+        self._sec = w.num("<i", 0)  # header.stamp
+        w.num("<I", 0)  # nanosec, patched with sec
         w.string(frame_id)
-        w.u32(1)  # height
-        self._width = w.u32(0)
-        w.u32(len(wire.WIRE_FIELDS))
+        w.num("<I", 1)  # height
+        self._width = w.num("<I", 0)
+        w.num("<I", len(wire.WIRE_FIELDS))
         for f in wire.WIRE_FIELDS:
             w.string(f.name)
-            w.u32(f.offset)
-            w.u8(f.datatype)
-            w.u32(f.count)
-        w.u8(0)  # is_bigendian
-        w.u32(wire.POINT_STEP)
-        self._row_step = w.u32(0)
-        self._data_len = w.u32(0)
+            w.num("<I", f.offset)
+            w.num("<B", f.datatype)
+            w.num("<I", f.count)
+        w.num("<B", 0)  # is_bigendian
+        w.num("<I", wire.POINT_STEP)
+        self._row_step = w.num("<I", 0)
+        self._data_len = w.num("<I", 0)
         self._prefix = bytes(w.buf)
 
     def __call__(self, events: np.ndarray) -> bytes:

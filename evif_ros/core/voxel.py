@@ -248,6 +248,7 @@ class WindowVoxelizer:
         self.buf = np.zeros((k + 1, 2 * bins, height, width), dtype=np.float32)
         self._flat = self.buf.reshape(-1)
         self._touched: list[np.ndarray] | None = []  # cells written; None: maybe all
+        self._n_touched = 0  # their total
         self._window: tuple[int, int, np.ndarray] | None = None
 
     def __call__(self, events: np.ndarray, t_start_ns: int, exposure_ns: int,
@@ -263,7 +264,7 @@ class WindowVoxelizer:
         else:
             keys, counts = np.unique(cells.astype(np.int32), return_counts=True)
             self._flat[keys] = counts
-            self._touched = [keys]
+            self._touched, self._n_touched = [keys], keys.size
         return self.grids()
 
     def begin(self, t_start_ns: int, exposure_ns: int, recon_edges_ns: np.ndarray) -> None:
@@ -275,7 +276,7 @@ class WindowVoxelizer:
         else:
             for keys in self._touched:
                 self._flat[keys] = 0
-        self._touched = []
+        self._touched, self._n_touched = [], 0
         self._window = (int(t_start_ns), int(exposure_ns), np.asarray(recon_edges_ns))
 
     def add(self, events: np.ndarray) -> None:
@@ -291,7 +292,8 @@ class WindowVoxelizer:
         self._flat[keys] += counts
         if self._touched is not None:
             self._touched.append(keys)
-            if sum(k.size for k in self._touched) > self._flat.size // 10:
+            self._n_touched += keys.size
+            if self._n_touched > self._flat.size // 10:
                 self._touched = None  # clearing it whole is cheaper then
 
     def grids(self) -> tuple[np.ndarray, np.ndarray]:
