@@ -15,7 +15,7 @@ from evif_ros.errors import EvifError
 
 # literal so that building the parser does not import torch; test_model checks them
 # against evif_ros.model.pipeline.SIZES and evif_ros.model.train.FUSION_OBJECTIVES
-MODEL_SIZES = ("gpu", "lite", "paper", "rt")
+MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2")
 FUSION_OBJECTIVES = ("paper", "salient", "sharp")
 
 

@@ -4,7 +4,7 @@ run, with the model's multiply-accumulates per frame.
 
 Run: .venv/bin/python scripts/bench_inference.py [--model models/evif_rt.ts]
      [--device auto] [--frames 30] [--threads 0] [--precision fp32|fp16]
-     [--sizes rt,lite,gpu,paper]   (GMAC per frame of each size, from the model code)
+     [--sizes rt2,rt,lite,gpu,paper]   (GMAC per frame of each size, from the model code)
 
 FireNet (Scheerlinck et al. 2020, random weights) and the model alternate frame by frame,
 so both see the same machine load, in the same process (the runtime's allocator settings)
@@ -39,26 +39,37 @@ def windows(seconds: float, k: int, calib):
 
 
 def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
+    """GMAC of a pass with the recurrent state carried (the node's steady state: from a
+    reset state FireNet's ConvGRUs skip half their work)."""
     from evif_ros.model.cost import count_macs
     from evif_ros.model.firenet import FireNet
-    from evif_ros.model.pipeline import EvifPipeline, config_for
-    out = {"FireNet": count_macs(FireNet().eval(), torch.zeros(1, 5, h, w), []) / 1e9}
+    from evif_ros.model.pipeline import config_for
+    net = FireNet().eval()
+    voxel = torch.zeros(1, 5, h, w)
+    with torch.no_grad():
+        state = net(voxel, [])[1]
+    out = {"FireNet": count_macs(net, voxel, state) / 1e9}
     for size in sizes:
-        cfg = config_for(size)
-        model = EvifPipeline(cfg).eval()
-        out[size] = count_macs(model, torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w),
-                               torch.zeros(1, cfg.sub_windows, 10, h, w), []) / 1e9
+        out[size] = pipeline_gmac(config_for(size), h, w)
     return out
+
+
+def pipeline_gmac(cfg, h: int, w: int) -> float:
+    """GMAC of one pass of the pipeline built from ``cfg``, state carried."""
+    from evif_ros.model.cost import count_macs
+    from evif_ros.model.pipeline import EvifPipeline
+    model = EvifPipeline(cfg).eval()
+    inputs = (torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w),
+              torch.zeros(1, cfg.sub_windows, 10, h, w))
+    with torch.no_grad():
+        state = model(*inputs, [])[3]
+    return count_macs(model, *inputs, state) / 1e9
 
 
 def model_gmac(runner: EvifRunner, h: int, w: int) -> float:
     """MACs of the loaded model's own configuration (rebuilt eagerly from its metadata)."""
-    from evif_ros.model.cost import count_macs
-    from evif_ros.model.pipeline import EvifConfig, EvifPipeline
-    cfg = EvifConfig(**runner.meta["config"])
-    return count_macs(EvifPipeline(cfg).eval(), torch.zeros(1, 1, h, w),
-                      torch.zeros(1, 10, h, w), torch.zeros(1, cfg.sub_windows, 10, h, w),
-                      []) / 1e9
+    from evif_ros.model.pipeline import EvifConfig
+    return pipeline_gmac(EvifConfig(**runner.meta["config"]), h, w)
 
 
 def main() -> None:
@@ -69,7 +80,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
-    ap.add_argument("--sizes", default="rt,lite,gpu,paper",
+    ap.add_argument("--sizes", default="rt2,rt,lite,gpu,paper",
                     help="model sizes whose GMAC per frame to report ('' = none)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit's notices
@@ -90,13 +101,14 @@ def main() -> None:
     lat = {s: [] for s in ("voxelize", "model", "total", "FireNet pass", "end to end")}
     warm = 2 if dev == "cpu" else 10  # CUDA: cuDNN autotuning and TorchScript profiling runs
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    fire_state: list = []  # carried, as the node carries the model's state
     with torch.no_grad():
         for i, win in enumerate(wins[:warm] + wins):
             t0 = time.perf_counter()
             res = runner.run(win)
             total = (time.perf_counter() - t0) * 1e3
             t1 = time.perf_counter()
-            firenet(fire_in, [])
+            _, fire_state = firenet(fire_in, fire_state)
             sync()
             fire_ms = (time.perf_counter() - t1) * 1e3
             if i >= warm:

@@ -5,20 +5,23 @@
 # procedural world mixed in. ~40 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
 # The shipped file starts from the base's fusion network (scripts/merge_checkpoints.py) and
 # fine-tunes it alone with SSIM weighted 2 and the gradient term 4 (--fusion-weights).
-# Usage: bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]
+# SIZE (default rt2) as for scripts/train_rt.sh; MODELS (default models) receives the files.
+# Usage: [SIZE=rt2] bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${1:?usage: bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]}
-BASE=${2:-runs/rt}
+SIZE=${SIZE:-rt2}
+MODELS=${MODELS:-models}
+BASE=${2:-runs/$SIZE}
 DATA=${3:-data/mix3}
-RUN=${4:-runs/rt3}
+RUN=${4:-runs/${SIZE}ft}
 EVIF=.venv/bin/evif
 S2=${S2:-1200} S3=${S3:-800} FD=${FD:-1500}
 [ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 480 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --quiet
 [ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --quiet
 [ -f "$DATA/test_proc/test.json" ] || $EVIF dataset --out "$DATA/test_proc" --split test --samples 200 --seed 23 --quiet
-T="--size rt --batch 8 --crop 128 --threads 1 --quiet"
+T="--size $SIZE --batch 8 --crop 128 --threads 1 --quiet"
 # the full model and the ablation without cross-task enhancement, each from its own base
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$BASE/full/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) $T &
 full_pid=$!
@@ -35,9 +38,9 @@ wait "$fusion_pid"
 # the shipped fusion: the base's, fine-tuned on these exposures with more weight on SSIM and
 # on the gradient term (sharper fused images at the same SSIM; see the card)
 $EVIF train --data "$DATA" --out "$RUN/fusion_ft" --stage 3 --init "$RUN/merged/stage3.pt" --iters 400 --lr 2e-4 --fusion salient --fusion-weights 2,0,0,1,4 --freeze-tasks --no-mi $T
-$EVIF export --checkpoint "$RUN/fusion_ft/stage3.pt" --out models/evif_rt.ts
+$EVIF export --checkpoint "$RUN/fusion_ft/stage3.pt" --out "$MODELS/evif_rt.ts"
 $EVIF export --checkpoint "$RUN/merged/stage3.pt" --out "$RUN/evif_rt_merged.ts"
-$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out models/evif_rt_no_enhance.ts
+$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts"
 $EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out "$RUN/evif_rt_ft.ts"
-cp "$RUN/frame_deblur.ts" models/frame_deblur.ts
+mkdir -p "$MODELS" && cp "$RUN/frame_deblur.ts" "$MODELS/frame_deblur.ts"
 echo "fine-tuned; evaluate with: bash scripts/eval_rt.sh $DATA $RUN"

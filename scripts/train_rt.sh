@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The base of models/evif_rt.ts (the real-time `rt` size) and its ablations on 2 CPU cores,
-# from RoadScene image pairs mixed with the procedural world; scripts/finetune_rt.sh makes
-# the shipped files from it. See models/MODEL_CARD.md.
-# Usage: bash scripts/train_rt.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]
+# The base of models/evif_rt.ts (a real-time size: SIZE=rt2, the default and the shipped
+# one, or rt, the earlier full-resolution design) and its ablations on 2 CPU cores, from
+# RoadScene image pairs mixed with the procedural world; scripts/finetune_rt.sh makes the
+# shipped files from it. See models/MODEL_CARD.md.
+# Usage: [SIZE=rt2] bash scripts/train_rt.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${1:?usage: bash scripts/train_rt.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]}
+SIZE=${SIZE:-rt2}
 DATA=${2:-data/mix}
-RUN=${3:-runs/rt}
+RUN=${3:-runs/$SIZE}
 EVIF=.venv/bin/evif
 S1=${S1:-2500} S2=${S2:-3000} S3=${S3:-800}
 # the base model's data: image-pair scenes at the scenarios' own speeds (motion scale 1);
@@ -17,7 +19,8 @@ S1=${S1:-2500} S2=${S2:-3000} S3=${S3:-800}
 # held out: RoadScene test images, and procedural scenes of a seed never trained on
 [ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --motion-scale 1 --quiet
 [ -f "$DATA/test_proc/test.json" ] || $EVIF dataset --out "$DATA/test_proc" --split test --samples 200 --seed 23 --quiet
-T="--size rt --batch 8 --crop 128 --threads 1 --quiet"
+T="--size $SIZE --batch 8 --crop 128 --threads 1 --quiet"
+echo "training size $SIZE into $RUN"
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 1 --iters "$S1" --lr 1e-3 --decay-from $((S1 / 2)) $T
 # the full model and the ablation without cross-task enhancement, same budget, side by side
 $EVIF train --data "$DATA" --out "$RUN/full" --stage 2 --init "$RUN/full/stage1.pt" --iters "$S2" --lr 1e-3 --decay-from $((S2 / 3)) $T &
@@ -33,6 +36,4 @@ wait "$full_pid"
 $EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out "$RUN/evif_rt_base.ts"
 $EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out "$RUN/evif_rt_base_no_enhance.ts"
 $EVIF export --checkpoint "$RUN/full/stage3.pt" --out "$RUN/evif_rt_mi.ts"
-# the frame-only deblurring baseline (a small NAFNet) on the same data
-$EVIF train-frame-deblur --data "$DATA" --out "$RUN/frame_deblur_base.ts" --threads 1 --quiet
-echo "trained the base; next: bash scripts/finetune_rt.sh $PAIRS"
+echo "trained the base; next: SIZE=$SIZE bash scripts/finetune_rt.sh $PAIRS"

@@ -36,12 +36,16 @@ def test_each_network_scripts_and_runs_on_a_tiny_input():
 
 TINY_RT = config_for("rt", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
                      fusion_dim=16)
+TINY_RT2 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                      fusion_dim=16)
 
 
 # lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
-# rt: one ConvLSTM at the bottleneck, 1/8 of the 272x352 grid (16-px fusion tokens)
+# rt: one ConvLSTM at the bottleneck, 1/8 of the 272x352 grid (16-px fusion tokens);
+# rt2: the same at half resolution, so the bottleneck is 1/16 of that grid
 @pytest.mark.parametrize("cfg, n_state, state_hw", [(TINY, 6, (132, 176)),
-                                                    (TINY_RT, 2, (34, 44))])
+                                                    (TINY_RT, 2, (34, 44)),
+                                                    (TINY_RT2, 2, (17, 22))])
 def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager(cfg, n_state, state_hw):
     torch.manual_seed(1)
     model = EvifPipeline(cfg).eval()

@@ -2,6 +2,7 @@
 replaces (torch's own layers, numpy's percentile, hand-computed values)."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,9 +10,9 @@ from torch import nn
 from evif_ros.model.cost import count_macs
 from evif_ros.model.deblur import event_gate
 from evif_ros.model.firenet import FireNet
-from evif_ros.model.layers import TransformerBlock
+from evif_ros.model.layers import ChannelAttention, ConvGRU, TransformerBlock, pointwise
 from evif_ros.model.losses import salience_loss, sobel_magnitude
-from evif_ros.model.pipeline import SIZES, EvifPipeline, quantile
+from evif_ros.model.pipeline import SIZES, EvifPipeline, config_for, quantile
 
 
 def test_stacked_reconstruction_sees_on_and_off_counts_per_sub_window():
@@ -35,9 +36,12 @@ def test_quantile_by_selection_equals_numpy_percentile():
     assert float(quantile(row, 0.25)) == 10.0 and abs(float(quantile(row, 0.3)) - 12.0) < 1e-5
 
 
-def test_transformer_unembedding_equals_the_transposed_convolution():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_transformer_unembedding_equals_the_transposed_convolution(layout):
     torch.manual_seed(0)
     block = TransformerBlock(4, 16, 2, patch=16).eval()
+    with torch.no_grad():
+        block.unembed.bias.uniform_(-1, 1)  # torch starts it near zero: make it count
     x = torch.rand(2, 4, 32, 48)
     with torch.no_grad():
         t = block.embed(x)
@@ -47,7 +51,74 @@ def test_transformer_unembedding_equals_the_transposed_convolution():
         tok = tok + block.attn(y, y, y, need_weights=False)[0]
         tok = tok + block.mlp(block.norm2(tok))
         ref = x + block.unembed(tok.transpose(1, 2).reshape(b, d, h, w))
-        assert (block(x) - ref).abs().max() < 1e-5
+        out = block(x.contiguous(memory_format=layout))
+        assert (out - ref).abs().max() < 1e-5
+        assert out.is_contiguous(memory_format=layout)  # no layout switch for the next op
+
+
+def test_pointwise_convolution_equals_torchs_plain_1x1_convolution():
+    torch.manual_seed(2)
+    layer = pointwise(6, 3)
+    x = torch.rand(2, 6, 9, 11, requires_grad=True)
+    for xin in (x, x.contiguous(memory_format=torch.channels_last)):
+        out = layer(xin)
+        ref = F.conv2d(xin, layer.weight, layer.bias)
+        assert out.shape == ref.shape and (out - ref).abs().max() < 1e-6
+        g_out = torch.autograd.grad(out.square().sum(), (x, layer.weight))
+        g_ref = torch.autograd.grad(ref.square().sum(), (x, layer.weight))
+        assert all((a - b).abs().max() < 1e-5 for a, b in zip(g_out, g_ref))
+
+
+def test_convgru_from_a_zero_state_equals_the_full_cell_with_zeros():
+    torch.manual_seed(3)
+    cell = ConvGRU(5, 4)
+    x = torch.rand(2, 5, 12, 10)
+    full = cell(x, torch.zeros(2, 4, 12, 10))
+    short = cell(x, None)
+    assert (full - short).abs().max() < 1e-6
+    # and the gradients reach the same weights (the state's half of each kernel gets none)
+    g_full = torch.autograd.grad(full.sum(), (cell.zr.weight, cell.q.weight))
+    g_short = torch.autograd.grad(cell(x, None).sum(), (cell.zr.weight, cell.q.weight))
+    for a, b in zip(g_full, g_short):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * float(a.abs().max()))
+
+
+def test_channel_attention_gives_the_same_result_in_both_memory_layouts():
+    torch.manual_seed(4)
+    att = ChannelAttention(6, 4).eval()
+    q, kv = torch.rand(2, 6, 10, 14), torch.rand(2, 4, 10, 14)
+    with torch.no_grad():
+        ref = att(q, kv)
+        # by hand, in (c, hw) form: out = W_o (softmax(Q K^T / sqrt(hw)) V) + b_o
+        qq, kk, vv = (F.conv2d(t, m.weight, m.bias).flatten(2)
+                      for t, m in ((q, att.q), (kv, att.k), (kv, att.v)))
+        a = torch.softmax(qq @ kk.transpose(1, 2) / (10 * 14) ** 0.5, -1)
+        by_hand = F.conv2d((a @ vv).view(2, 6, 10, 14), att.out.weight, att.out.bias)
+        cl = att(q.contiguous(memory_format=torch.channels_last),
+                 kv.contiguous(memory_format=torch.channels_last))
+    assert (ref - by_hand).abs().max() < 1e-5 and (cl - by_hand).abs().max() < 1e-5
+    assert cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_half_resolution_networks_see_every_pixel_and_predict_every_pixel():
+    """At scale 2 the networks run on 2x2 pixel blocks: a change in any one input pixel
+    reaches the output, and each output pixel of a block is predicted on its own."""
+    torch.manual_seed(5)
+    model = EvifPipeline(config_for("rt2", recon_base=4, deblur_base=4, fusion_base=4,
+                                    fusion_dim=16)).eval()
+    ir = 7000 + 1000 * torch.rand(1, 1, 32, 32)
+    ev = torch.poisson(torch.full((1, 10, 32, 32), 0.3))
+    sub = torch.poisson(torch.full((1, 6, 10, 32, 32), 0.3))
+    with torch.no_grad():
+        base = model(ir, ev, sub, [])
+        ir2 = ir.clone()
+        ir2[0, 0, 17, 17] += 500  # odd row and column: the block's last pixel
+        moved = model(ir2, ev, sub, [])
+    assert (moved[1] - base[1]).abs().max() > 0 and (moved[0] - base[0]).abs().max() > 0
+    assert base[2].shape == (1, 1, 32, 32)
+    # the four pixels of a 2x2 block are not one value repeated (no nearest upsampling)
+    blocks = base[2][0, 0].reshape(16, 2, 16, 2)
+    assert (blocks - blocks[:, :1, :, :1]).abs().amax(dim=(1, 3)).max() > 0
 
 
 def test_event_gate_separable_max_equals_the_square_max_filter():

@@ -8,12 +8,12 @@ trained ones.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ConvGRU, ResidualBlock, conv
+from evif_ros.model.layers import ConvGRU, ResidualBlock, conv, pointwise
 
 
 class FireNet(nn.Module):
@@ -27,15 +27,16 @@ class FireNet(nn.Module):
         self.r1 = ResidualBlock(base)
         self.g2 = ConvGRU(base, base)
         self.r2 = ResidualBlock(base)
-        self.pred = nn.Conv2d(base, 1, 1)
+        self.pred = pointwise(base, 1)
 
     def forward(self, voxel: Tensor, state: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
         x = self.head(voxel)
-        if len(state) == 0:
-            z = torch.zeros_like(x)
-            state = [z, z]
-        h1 = self.g1(x, state[0])
+        s1: Optional[Tensor] = None  # zero states
+        s2: Optional[Tensor] = None
+        if len(state) > 0:
+            s1, s2 = state[0], state[1]
+        h1 = self.g1(x, s1)
         x = self.r1(h1)
-        h2 = self.g2(x, state[1])
+        h2 = self.g2(x, s2)
         x = self.r2(h2)
         return torch.sigmoid(self.pred(x)), [h1, h2]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evif_ros.model.layers import TransformerBlock, conv
@@ -35,15 +36,21 @@ class VariationalEmbedding(nn.Module):
 class FusionNet(nn.Module):
     """``forward(vis, ir, dec_vis, dec_ir) -> (fused (B,1,H,W), embeddings)``.
 
-    Images in [0, 1]; H, W multiples of the transformer patch (``patch``).
+    Images in [0, 1], decoder features at 1/``shuffle`` resolution; H, W multiples of
+    ``shuffle`` x the transformer patch (``patch``, in the network's pixels).
     Embeddings (training only): mu/logvar of z'_vis, z'_ir and z_f, z_vis, z_ir.
     """
 
     def __init__(self, c_dec_vis: int, c_dec_ir: int, base: int = 32, dim: int = 64,
-                 heads: int = 4, emb: int = 32, patch: int = 8, mix_kernel: int = 3):
+                 heads: int = 4, emb: int = 32, patch: int = 8, mix_kernel: int = 3,
+                 shuffle: int = 1):
         super().__init__()
-        self.img_vis = conv(1, base, 3)
-        self.img_ir = conv(1, base, 3)
+        # shuffle s > 1: at 1/s resolution on s x s pixel blocks stacked as channels (the
+        # decoder features come at that resolution), output through a pixel shuffle
+        self.shuffle = shuffle
+        s2 = shuffle * shuffle
+        self.img_vis = conv(s2, base, 3)
+        self.img_ir = conv(s2, base, 3)
         # mix_kernel 1: the projections and the merge only mix channels (the image
         # convolutions and the transformers see the neighbourhood)
         self.proj_vis = conv(base + c_dec_vis, base, mix_kernel)
@@ -52,7 +59,7 @@ class FusionNet(nn.Module):
         self.filter_ir = TransformerBlock(base, dim, heads, patch)
         self.merge = conv(2 * base, base, mix_kernel)
         self.fuse = TransformerBlock(base, dim, heads, patch)
-        self.out = nn.Sequential(conv(base, base, 3), nn.Conv2d(base, 1, 3, 1, 1))
+        self.out = nn.Sequential(conv(base, base, 3), nn.Conv2d(base, s2, 3, 1, 1))
         self.q_vis_f = VariationalEmbedding(base, emb)  # z'_vis (filtered)
         self.q_ir_f = VariationalEmbedding(base, emb)  # z'_ir
         self.e_fused = VariationalEmbedding(base, emb)  # z_f
@@ -61,11 +68,17 @@ class FusionNet(nn.Module):
 
     def forward(self, vis: Tensor, ir: Tensor, dec_vis: Tensor, dec_ir: Tensor
                 ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        if self.shuffle > 1:
+            vis = F.pixel_unshuffle(vis, self.shuffle)
+            ir = F.pixel_unshuffle(ir, self.shuffle)
         f_vis = self.proj_vis(torch.cat([self.img_vis(vis), dec_vis], 1))
         f_ir = self.proj_ir(torch.cat([self.img_ir(ir), dec_ir], 1))
         fv, fi = self.filter_vis(f_vis), self.filter_ir(f_ir)
         f_f = self.fuse(self.merge(torch.cat([fv, fi], 1)))
-        fused = torch.sigmoid(self.out(f_f))
+        fused = self.out(f_f)
+        if self.shuffle > 1:
+            fused = F.pixel_shuffle(fused, self.shuffle)
+        fused = torch.sigmoid(fused)
         emb: Dict[str, Tensor] = {}
         if self.training:
             emb["mu_vis_f"], emb["lv_vis_f"] = self.q_vis_f(fv)

@@ -11,7 +11,8 @@
 
 Returns the fused image and the visible reconstruction in [0, 1], the deblurred IR in
 raw counts, and the new state. Any H, W: inputs are padded to a multiple of 8 (16 with
-16-px fusion tokens) inside and outputs cropped back (346 x 260 divides by neither).
+16-px fusion tokens or at half resolution) inside and outputs cropped back (346 x 260
+divides by neither).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class EvifConfig:
     fusion_patch: int = 8  # side of the fusion transformers' patch tokens (px)
     fusion_mix_kernel: int = 3  # kernel of the fusion's projection and merge convolutions
     conv_first: bool = False  # decoders convolve at the coarse scale, then upsample
+    # 2: all three networks run at half resolution on 2x2 pixel blocks stacked as channels
+    # (pixel unshuffle) and return their images through a pixel shuffle (ESPCN); the
+    # fusion patch is then in half-resolution pixels
+    scale: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +76,13 @@ SIZES = {
                      deblur_base=8, fusion_base=8, fusion_dim=32, heads=2, recon_stacked=True,
                      recon_recurrent="bottleneck", fusion_patch=16,
                      fusion_mix_kernel=1, conv_first=True),
+    # the real-time design at half resolution: every network on 2x2 pixel blocks (pixel
+    # unshuffle), images back through a pixel shuffle, the reconstruction twice as wide;
+    # 0.65x a FireNet pass with one thread (rt: 1.0x), 16-px fusion tokens as in rt
+    "rt2": EvifConfig(size="rt2", sub_windows=6, recon_base=16, recon_kernel=3,
+                      deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
+                      recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
+                      fusion_mix_kernel=1, conv_first=True, scale=2),
 }
 
 
@@ -89,15 +101,16 @@ class EvifPipeline(nn.Module):
         # the full-resolution input stays at 2K channels
         recon_in = 2 * cfg.sub_windows if cfg.recon_stacked else cfg.in_ch
         self.recon = ReconNet(recon_in, cfg.recon_base, kernel=cfg.recon_kernel,
-                              recurrent=cfg.recon_recurrent, conv_first=cfg.conv_first)
+                              recurrent=cfg.recon_recurrent, conv_first=cfg.conv_first,
+                              shuffle=cfg.scale)
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
-                                conv_first=cfg.conv_first)
+                                conv_first=cfg.conv_first, shuffle=cfg.scale)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
-                                mix_kernel=cfg.fusion_mix_kernel)
+                                mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)
         self.use_fusion = True
-        self.multiple = max(MULTIPLE, cfg.fusion_patch)
+        self.multiple = cfg.scale * max(MULTIPLE, cfg.fusion_patch)
 
     @staticmethod
     def normalize_ir(ir: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -124,15 +137,17 @@ class EvifPipeline(nn.Module):
             return sub_voxels
         return sub_voxels.reshape(b, k, 2, c // 2, h, w).sum(3)
 
-    def reconstruct(self, sub_voxels: Tensor, state: List[Tensor]
+    def reconstruct(self, sub_voxels: Tensor, state: List[Tensor], channels_last: bool = False
                     ) -> Tuple[Tensor, List[Tensor], List[Tensor], Tensor]:
         """(B, K, C, H, W) sub-window grids -> (visible at mid-exposure, state, the
         half-resolution decoder features for cross-task enhancement (one per pass), the
         last decoder feature)."""
         b, k, c, h, w = sub_voxels.shape
         if self.recon_stacked:
-            visible, state, feat, dec = self.recon(
-                self.events_in(self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w)), state)
+            x = self.events_in(self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w))
+            if channels_last:  # the stacked grids come from a 5-D tensor, always NCHW
+                x = x.contiguous(memory_format=torch.channels_last)
+            visible, state, feat, dec = self.recon(x, state)
             return visible, state, [feat], dec
         feats: List[Tensor] = []
         visible = sub_voxels[:, 0, :1]
@@ -145,7 +160,10 @@ class EvifPipeline(nn.Module):
     def run(self, ir_n: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
             state: List[Tensor]) -> Dict[str, Tensor]:
         """Padded, normalised inputs -> every intermediate output (training and export)."""
-        visible, state, feats, dec_vis = self.reconstruct(sub_voxels, state)
+        # the runtime's memory layout (channels-last on the CPU), read off a many-channel input
+        channels_last = exposure_voxel.is_contiguous(memory_format=torch.channels_last) \
+            and not exposure_voxel.is_contiguous()
+        visible, state, feats, dec_vis = self.reconstruct(sub_voxels, state, channels_last)
         sharp_n, dec_ir = self.deblur(ir_n, self.events_in(exposure_voxel), feats)
         out: Dict[str, Tensor] = {"visible": visible, "ir_n": sharp_n}
         if self.use_fusion:

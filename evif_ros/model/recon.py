@@ -10,26 +10,33 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv, up2x
+from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv, pointwise, up2x
 
 
 class ReconNet(nn.Module):
     """``forward(voxel (B, C_in, H, W), state) -> (image (B,1,H,W), state, feat, dec)``.
 
-    ``feat``: the decoder feature at half resolution (B, base*2, H/2, W/2), fed to
-    cross-task enhancement; ``dec``: the last decoder feature (B, base, H, W), fed to fusion.
+    ``feat``: the decoder feature at half the network's resolution (B, base*2, H/2s, W/2s),
+    fed to cross-task enhancement; ``dec``: the last decoder feature (B, base, H/s, W/s),
+    fed to fusion (``s`` = ``shuffle``).
     State: ``[h1, c1, h2, c2, h3, c3]`` (``[h3, c3]`` with ``recurrent="bottleneck"``); an
-    empty list means zeros. H, W multiples of 8.
+    empty list means zeros. H, W multiples of 8s.
 
     ``recurrent``: "all" puts a ConvLSTM after every encoder (E2VID); "bottleneck" only after
     the last, at 1/8 resolution, where a gate convolution costs 1/16 of one at 1/2.
     """
 
     def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
-                 kernel: int = 5, recurrent: str = "all", conv_first: bool = False):
+                 kernel: int = 5, recurrent: str = "all", conv_first: bool = False,
+                 shuffle: int = 1):
         super().__init__()
+        # shuffle s > 1: the network runs at 1/s resolution on the input's s x s pixel
+        # blocks stacked as channels, and predicts each block's s x s pixels (ESPCN)
+        self.shuffle = shuffle
+        in_ch *= shuffle * shuffle
         if recurrent not in ("all", "bottleneck"):
             raise ValueError(f"recurrent must be 'all' or 'bottleneck', got {recurrent!r}")
         self.base, self.n_enc = base, encoders
@@ -47,7 +54,7 @@ class ReconNet(nn.Module):
         self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
         self.dec = nn.ModuleList([conv(co, ci, kernel)
                                   for ci, co in zip(cins[::-1], chans[::-1])])
-        self.pred = nn.Conv2d(base, 1, 1)
+        self.pred = pointwise(base, shuffle * shuffle)
         self.chans = chans
 
     def init_state(self, x: Tensor) -> List[Tensor]:
@@ -61,6 +68,8 @@ class ReconNet(nn.Module):
 
     def forward(self, voxel: Tensor, state: List[Tensor]
                 ) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
+        if self.shuffle > 1:
+            voxel = F.pixel_unshuffle(voxel, self.shuffle)
         if len(state) == 0:
             state = self.init_state(voxel)
         x = self.head(voxel)
@@ -93,4 +102,7 @@ class ReconNet(nn.Module):
                 # the deblurring event branch (two convolutions deep there) has not
                 feat = x
             j += 1
-        return torch.sigmoid(self.pred(x)), new_state, feat, x
+        image = self.pred(x)
+        if self.shuffle > 1:
+            image = F.pixel_shuffle(image, self.shuffle)
+        return torch.sigmoid(image), new_state, feat, x
