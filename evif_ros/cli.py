@@ -90,7 +90,9 @@ def _dataset(args: argparse.Namespace) -> None:
 
     cfg = DatasetConfig(pairs_dir=str(Path(args.pairs).resolve()) if args.pairs else "",
                         procedural_fraction=args.procedural_fraction,
-                        randomize_dvs=args.randomize_dvs, motion_scale=args.motion_scale)
+                        randomize_dvs=args.randomize_dvs, motion_scale=args.motion_scale,
+                        warmup_frames=args.warmup_frames,
+                        frame_period_ns=int(round(1e6 * args.frame_period_ms)))
     paths = write_dataset(Path(args.out), args.split, args.samples, args.seed,
                           shard_size=args.shard_size, workers=args.workers, cfg=cfg,
                           progress=not args.quiet)
@@ -334,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --pairs: share of samples from the procedural world")
     p.add_argument("--randomize-dvs", action="store_true", help="draw contrast thresholds, "
                    "noise and hot pixels per sample over a real DAVIS346's range")
+    p.add_argument("--warmup-frames", type=NATURAL, default=0,
+                   help="sequence samples: also the events of this many earlier IR frames, "
+                   "so training carries the reconstruction state into each exposure")
+    p.add_argument("--frame-period-ms", type=POSITIVE, default=1e3 / 30,
+                   help="IR frame period of the earlier frames (default: 30 Hz)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_dataset)
 

@@ -4,13 +4,15 @@
 # blurry and NAFNet-deblurred inputs and the ablation without cross-task enhancement; the
 # variant trained with the MI terms and the earlier models for comparison. Run after
 # scripts/train_rt.sh. The two splits run side by side; finished reports are kept (resume).
-# Usage: bash scripts/eval_rt.sh [DATA_DIR] [RUN_DIR] [LIMIT_OTHERS] [BASE_RUN]
+# MODELS (default models) holds the model files scored in the main rows.
+# Usage: [MODELS=models] bash scripts/eval_rt.sh [DATA_DIR] [RUN_DIR] [LIMIT_OTHERS] [BASE_RUN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/mix3}
-RUN=${2:-runs/rt3}
+RUN=${2:-runs/rt2ft}
 LIMIT=${3:-50}  # test samples for the comparison rows of the earlier models
-BASE=${4:-runs/rt}  # scripts/train_rt.sh's run: the base model before fine-tuning
+BASE=${4:-runs/rt2}  # scripts/train_rt.sh's run: the base model before fine-tuning
+MODELS=${MODELS:-models}
 EVIF=".venv/bin/evif"
 # one comparison row: MODEL scored alone into OUT unless done or the model is missing
 compare() {
@@ -21,12 +23,13 @@ compare() {
 one_split() {
   local split=$1 out="$RUN/eval/$1"
   [ -f "$out/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "$out" \
-    --model models/evif_rt.ts --ablation models/evif_rt_no_enhance.ts \
-    --frame-deblur models/frame_deblur.ts --quiet > /dev/null
+    --model "$MODELS/evif_rt.ts" --ablation "$MODELS/evif_rt_no_enhance.ts" \
+    --frame-deblur "$MODELS/frame_deblur.ts" --quiet > /dev/null
   compare "$split" "${out}_base" "$BASE/evif_rt_base.ts"
   compare "$split" "${out}_merged" "$RUN/evif_rt_merged.ts"
   compare "$split" "${out}_ft" "$RUN/evif_rt_ft.ts"
-  compare "$split" "${out}_mi" "$RUN/evif_rt_mi.ts"
+  compare "$split" "${out}_mi" "$BASE/evif_rt_mi.ts"
+  compare "$split" "${out}_rt1" "$RUN/evif_rt1.ts"  # the earlier full-resolution design
   for m in evif_lite evif_gpu; do
     compare "$split" "${out}_$m" "models/$m.ts" --limit "$LIMIT"
   done

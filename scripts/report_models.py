@@ -20,16 +20,16 @@ def load(path: Path) -> dict | None:
 
 
 def main() -> None:
-    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/rt")
+    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/rt2ft")
     lines = []
     quality: dict[str, dict] = {}
     for split, title in SPLITS.items():
         full = load(run / "eval" / split / "summary.json")
         if full is None:
             continue
-        rows = {"evif_rt.ts (shipped)": full}
-        for suffix, name in (("merged", "evif_rt, the base's fusion not fine-tuned (shipped "
-                                        "before)"),
+        rows = {"evif_rt.ts (shipped, size rt2)": full}
+        for suffix, name in (("rt1", "evif_rt1: size rt, full resolution (shipped before)"),
+                             ("merged", "evif_rt, the base's fusion not fine-tuned"),
                              ("base", "evif_rt base (before fine-tuning at motion scale 3)"),
                              ("ft", "evif_rt, fusion retrained on the fine-tuning data"),
                              ("mi", "evif_rt with the MI terms (Eq. 4-5)"),

@@ -103,6 +103,36 @@ def tiny_data(tmp_path_factory):
     return d
 
 
+def test_sequence_batches_train_through_the_carried_state(tmp_path):
+    """With earlier frames in the sample the reconstruction state is carried into the
+    supervised exposure: its loss depends on the earlier frames' events and its gradient
+    reaches the recurrent memory's weights through that state."""
+    from evif_ros.model.data import ShardData
+    from evif_ros.model.train import carried_state, stage_losses
+    from evif_ros.sim.dataset import DatasetConfig, write_dataset
+    write_dataset(tmp_path, "train", 2, seed=3, workers=1, progress=False,
+                  cfg=DatasetConfig(warmup_frames=2))
+    cfg = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                     fusion_dim=16)
+    torch.manual_seed(0)
+    model = EvifPipeline(cfg).train()
+    batch = ShardData(tmp_path, "train").batch(np.random.default_rng(0), 2, 64, 3)
+    assert batch.warm_sub_vox.shape[1] == 2 and batch.warm_sub_vox.sum() > 0
+    assert len(carried_state(model, batch)) == 2
+    loss, _ = stage_losses(model, batch, 1, True)
+    loss.backward()
+    # one exposure from a reset state never multiplies the memory's state half of its kernel
+    # by anything but zero; with carried state it does
+    gates = model.recon.memory.gates.weight
+    assert gates.grad[:, gates.shape[1] // 2:].abs().sum() > 0
+    batch.warm_sub_vox.zero_()
+    with torch.no_grad():
+        no_events_before = stage_losses(model, batch, 1, True)[0]
+    assert float(no_events_before) != float(loss.detach())
+    batch.warm_sub_vox = batch.warm_sub_vox[:, :0]  # single exposures: a reset state
+    assert carried_state(model, batch) == []
+
+
 @pytest.mark.timeout(600)
 def test_a_few_training_steps_reduce_each_stage_loss(tiny_data):
     from evif_ros.model.data import ShardData

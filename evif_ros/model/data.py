@@ -36,6 +36,19 @@ def sample_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k:
                          height, width)
 
 
+def warmup_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k: int,
+                   frames: int, period_ns: int, height: int, width: int) -> np.ndarray:
+    """Sub-window voxels (N, K, 10, H, W) of the N earlier IR frames of a sequence sample,
+    oldest first: each frame's K sub-windows end at its own mid-exposure, ``period_ns``
+    apart, as the synchronizer cuts them from a stream."""
+    out = np.zeros((frames, k, 10, height, width), np.float32)
+    for j in range(frames):
+        shift = (frames - j) * period_ns
+        edges = sub_window_edges(recon_start_ns, exposure_ns, k) - shift
+        out[j] = window_voxels(events, -shift, exposure_ns, edges, height, width)[1]
+    return out
+
+
 @dataclass
 class Batch:
     ir: torch.Tensor  # (B, 1, h, w) raw counts
@@ -46,6 +59,7 @@ class Batch:
     aps: torch.Tensor  # (B, 1, h, w) in [0, 1]
     ir_lo: torch.Tensor  # (B, 1, 1, 1) raw counts, of the whole blurry frame
     ir_scale: torch.Tensor  # (B, 1, 1, 1) raw counts
+    warm_sub_vox: torch.Tensor  # (B, N, K, 10, h, w): N earlier frames' (N = 0: none)
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(*[t.to(device, non_blocking=True) for t in vars(self).values()])
@@ -95,8 +109,10 @@ class ShardData:
             out = a[win].astype(np.float32)[None] * scale
             return np.ascontiguousarray(out[..., ::-1]) if mirror else out
         frame_range = [np.full((1, 1, 1), s[k], np.float32) for k in ("ir_lo", "ir_scale")]
+        warm = warmup_tensors(ev, s["exposure_ns"], s["recon_start_ns"], k, s["warmup_frames"],
+                              s["frame_period_ns"], crop, crop)
         return (img(s["ir_blur"]), exp_vox, subs, img(s["ir_sharp"]), img(s["vis_sharp"], 1 / 255),
-                img(s["aps_blur"], 1 / 255), *frame_range)
+                img(s["aps_blur"], 1 / 255), *frame_range, warm)
 
 
 class _BatchStream(torch.utils.data.IterableDataset):

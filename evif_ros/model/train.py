@@ -94,11 +94,12 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
     ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
     sub = batch.sub_vox
+    state = carried_state(model, batch)
     if stage == 1:
-        vis = model.reconstruct(sub, [])[0]
+        vis = model.reconstruct(sub, state)[0]
         l_rec = F.mse_loss(vis, batch.vis)
         return l_rec, {"rec": float(l_rec.detach())}
-    out = model.run(ir_n, batch.exp_vox, sub, [])
+    out = model.run(ir_n, batch.exp_vox, sub, state)
     l_rec = F.mse_loss(out["visible"], batch.vis)
     l_deb = psnr_loss(out["ir_n"], sharp_n)
     loss = l_rec + deblur_weight * l_deb
@@ -120,6 +121,16 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
         loss = loss + l_fuse
         terms.update(t)
     return loss, terms
+
+
+def carried_state(model: EvifPipeline, batch) -> list[torch.Tensor]:
+    """The reconstruction state after the batch's earlier IR frames (sequence samples),
+    oldest first from a reset state, as the node carries it; gradients flow back through
+    it (truncated backpropagation through time). No earlier frames: a reset state."""
+    state: list[torch.Tensor] = []
+    for j in range(batch.warm_sub_vox.shape[1]):
+        state = model.reconstruct(batch.warm_sub_vox[:, j], state)[1]
+    return state
 
 
 def save_checkpoint(path: Path, model, opt, it: int, cfg: EvifConfig, stage: int) -> None:

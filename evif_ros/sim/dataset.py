@@ -7,7 +7,10 @@ One sample is one IR exposure ``[0, E)`` (times relative to its trigger, ns):
 - ``vis_sharp``: the sharp visible ground truth at mid-exposure (tone-mapped log
   radiance, uint8); ``aps_blur``: the blurry 8-bit APS frame over the exposure;
 - events from ``recon_start = E/2 - E`` to ``E``: the exposure's events plus those of the K
-  reconstruction sub-windows that end at mid-exposure (``t`` int32 ns, relative);
+  reconstruction sub-windows that end at mid-exposure (``t`` int32 ns, relative); with
+  ``warmup_frames`` N > 0 (sequence samples) from N IR frame periods earlier, so training
+  can run the reconstruction over the N previous exposures' sub-windows first and carry
+  its state into this one, as the node does;
 - ``source`` (``procedural`` or ``pairs``) and ``image`` (the pair's file name, or "").
 
 Per-sample seeds come from ``SeedSequence([seed, split, index])``: the same seed gives the
@@ -57,6 +60,8 @@ class DatasetConfig:
     procedural_fraction: float = 0.0  # with pairs: share of samples from the procedural world
     motion_scale: float = PAIR_MOTION_SCALE  # with pairs: speeds are the scenario's times this
     randomize_dvs: bool = False  # per-sample contrast thresholds, noise and hot pixels
+    warmup_frames: int = 0  # earlier IR frames whose events a sample holds too (sequences)
+    frame_period_ns: int = ThermalConfig().period_ns  # IR frame period of those frames
 
 
 def randomized_dvs(rng: np.random.Generator, width: int, height: int) -> DvsConfig:
@@ -114,8 +119,9 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
     t_trig_s = float(pick.uniform(0.05, 3.0))  # scene time of the trigger
     base_ns = int(round(t_trig_s * 1e9 / 1000)) * 1000
     recon_start = exp // 2 - exp
+    first = recon_start - cfg.warmup_frames * cfg.frame_period_ns
     step_ns = max(1000, int(round(1e9 / render_rate_hz(scene, 0) / 1000)) * 1000)
-    times = np.arange(recon_start, exp + 1, step_ns, dtype=np.int64)
+    times = np.arange(first, exp + 1, step_ns, dtype=np.int64)
     chunks = []
     rad_sum = np.zeros((cfg.height, cfg.width), np.float32)
     n_in = 0
@@ -144,6 +150,8 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
         "recon_start_ns": recon_start,
         "source": "pairs" if image else "procedural",
         "image": image or "",
+        "warmup_frames": cfg.warmup_frames,
+        "frame_period_ns": cfg.frame_period_ns,
     }
 
 
@@ -172,6 +180,8 @@ def write_shard(path: Path, samples: list[dict]) -> None:
         recon_start_ns=np.array([s["recon_start_ns"] for s in samples], np.int64),
         source=np.array([SOURCES.index(s["source"]) for s in samples], np.uint8),
         image=np.array([s["image"] for s in samples], dtype=str),
+        warmup_frames=np.array([s["warmup_frames"] for s in samples], np.int64),
+        frame_period_ns=np.array([s["frame_period_ns"] for s in samples], np.int64),
     )
     tmp.replace(path)  # a shard is either complete or absent
 
@@ -187,8 +197,11 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
         raise ConfigError(f"--samples must be positive, got {samples}")
     out_dir = Path(out_dir)
     output_dir(out_dir)
+    config = asdict(cfg)
+    if not cfg.warmup_frames:  # single exposures: the same record as before sequences
+        del config["warmup_frames"], config["frame_period_ns"]
     meta = {"split": split, "seed": seed, "samples": samples, "shard_size": shard_size,
-            "config": asdict(cfg), "scenarios": list(SCENARIO_IDS)}
+            "config": config, "scenarios": list(SCENARIO_IDS)}
     if cfg.pairs_dir:
         if not 0.0 <= cfg.procedural_fraction <= 1.0:
             raise ConfigError(f"--procedural-fraction must be in [0, 1], got "
@@ -253,4 +266,9 @@ def iter_samples(data_dir: Path, split: str) -> Iterator[dict]:
                 "source": SOURCES[int(arrays["source"][i])] if "source" in arrays
                 else "procedural",
                 "image": str(arrays["image"][i]) if "image" in arrays else "",
+                # shards written before sequence samples hold single exposures
+                "warmup_frames": int(arrays["warmup_frames"][i]) if "warmup_frames" in arrays
+                else 0,
+                "frame_period_ns": int(arrays["frame_period_ns"][i])
+                if "frame_period_ns" in arrays else ThermalConfig().period_ns,
             }
