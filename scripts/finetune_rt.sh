@@ -2,7 +2,8 @@
 # Makes the shipped models/evif_rt.ts, models/evif_rt_no_enhance.ts and
 # models/frame_deblur.ts: the base networks of scripts/train_rt.sh fine-tuned on image-pair
 # scenes at the default motion scale (3: the paper's blur level, blurry IR ~30 dB), with the
-# procedural world mixed in. ~40 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
+# procedural world mixed in, as sequences (the state carried over 2 earlier IR frames).
+# ~40 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
 # The shipped file starts from the base's fusion network (scripts/merge_checkpoints.py) and
 # fine-tunes it alone with SSIM weighted 2 and the gradient term 4 (--fusion-weights).
 # SIZE (default rt2) as for scripts/train_rt.sh; MODELS (default models) receives the files.
@@ -14,11 +15,13 @@ PAIRS=${1:?usage: bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [R
 SIZE=${SIZE:-rt2}
 MODELS=${MODELS:-models}
 BASE=${2:-runs/$SIZE}
-DATA=${3:-data/mix3}
+DATA=${3:-data/mix3seq}
 RUN=${4:-runs/${SIZE}ft}
 EVIF=.venv/bin/evif
 S2=${S2:-1200} S3=${S3:-800} FD=${FD:-1500}
-[ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 480 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --quiet
+# sequence samples: each exposure with the events of its 2 earlier IR frames, so training
+# carries the reconstruction state into it as the node does
+[ -f "$DATA/train.json" ] || $EVIF dataset --out "$DATA" --split train --samples 480 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --warmup-frames 2 --quiet
 [ -f "$DATA/test_pairs/test.json" ] || $EVIF dataset --out "$DATA/test_pairs" --split test --samples 200 --seed 22 --pairs "$PAIRS" --quiet
 [ -f "$DATA/test_proc/test.json" ] || $EVIF dataset --out "$DATA/test_proc" --split test --samples 200 --seed 23 --quiet
 T="--size $SIZE --batch 8 --crop 128 --threads 1 --quiet"

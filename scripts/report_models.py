@@ -13,6 +13,10 @@ from pathlib import Path
 
 SPLITS = {"test_pairs": "RoadScene test images", "test_proc": "procedural (unseen seed)"}
 METRICS = ("CE", "EN", "MI", "AG", "SSIM", "Q_CB")
+# the rows that are whole model files, by the name of their benchmark JSON (RUN/bench/)
+BENCHED = {"evif_rt.ts (shipped, size rt2)": "evif_rt",
+           "evif_rt1: size rt, full resolution (shipped before)": "evif_rt1",
+           "evif_lite.ts": "evif_lite", "evif_gpu.ts": "evif_gpu"}
 
 
 def load(path: Path) -> dict | None:
@@ -30,7 +34,8 @@ def main() -> None:
         rows = {"evif_rt.ts (shipped, size rt2)": full}
         for suffix, name in (("rt1", "evif_rt1: size rt, full resolution (shipped before)"),
                              ("merged", "evif_rt, the base's fusion not fine-tuned"),
-                             ("base", "evif_rt base (before fine-tuning at motion scale 3)"),
+                             ("base", "evif_rt base (before fine-tuning on sequences at "
+                                      "motion scale 3)"),
                              ("ft", "evif_rt, fusion retrained on the fine-tuning data"),
                              ("mi", "evif_rt with the MI terms (Eq. 4-5)"),
                              ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
@@ -46,7 +51,9 @@ def main() -> None:
             lines.append(f"| {name} | {s['table2']['EVIF']:.2f} | {s['table3']['EVIF']:.3f} | "
                          + " | ".join(f"{t1[m]:.3f}" for m in METRICS)
                          + f" | {s.get('contrast_sd', {}).get('EVIF', float('nan')):.1f} |")
-            quality.setdefault(name, {})[split] = (s["table2"]["EVIF"], s["table3"]["EVIF"])
+            if name in BENCHED:
+                quality.setdefault(BENCHED[name], {})[split] = (s["table2"]["EVIF"],
+                                                                s["table3"]["EVIF"])
         lines += ["", *_per_scenario(full), ""]
     bench = {p.stem: load(p) for p in sorted((run / "bench").glob("*.json"))}
     if bench:
@@ -84,9 +91,8 @@ def _plot(run: Path, quality: dict, bench: dict) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (idx, label) in zip(axes, ((0, "IR PSNR (dB)"), (1, "visible SSIM"))):
-        for name, per_split in quality.items():
-            key = name.split()[0].removesuffix(".ts")
-            if key not in bench or "MI terms (" in name:
+        for key, per_split in quality.items():
+            if key not in bench:
                 continue
             x = bench[key]["ratio_p50"]
             for split, marker in (("test_pairs", "o"), ("test_proc", "s")):
