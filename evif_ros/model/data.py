@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from evif_ros.core.events import recon_edges
-from evif_ros.core.voxel import window_voxels
+from evif_ros.core.voxel import WindowVoxelizer, window_voxels
 from evif_ros.sim.dataset import iter_samples
 
 
@@ -42,10 +42,11 @@ def warmup_tensors(events: np.ndarray, exposure_ns: int, recon_start_ns: int, k:
     oldest first: each frame's K sub-windows end at its own mid-exposure, ``period_ns``
     apart, as the synchronizer cuts them from a stream."""
     out = np.zeros((frames, k, 10, height, width), np.float32)
+    vox = WindowVoxelizer(height, width, k)  # one buffer for all frames
+    edges = sub_window_edges(recon_start_ns, exposure_ns, k)
     for j in range(frames):
         shift = (frames - j) * period_ns
-        edges = sub_window_edges(recon_start_ns, exposure_ns, k) - shift
-        out[j] = window_voxels(events, -shift, exposure_ns, edges, height, width)[1]
+        out[j] = vox(events, -shift, exposure_ns, edges - shift)[1]
     return out
 
 

@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ChannelAttention, ConvGRU, ResidualBlock, conv, up2x
+from evif_ros.model.layers import (
+    ChannelAttention,
+    ConvGRU,
+    ResidualBlock,
+    conv,
+    from_blocks,
+    to_blocks,
+    up2x,
+)
 
 
 def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
@@ -115,11 +123,8 @@ class DeblurNet(nn.Module):
 
     def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
                 ) -> Tuple[Tensor, Tensor]:
-        ir_in, voxel_in = ir, voxel
-        if self.shuffle > 1:
-            ir_in = F.pixel_unshuffle(ir, self.shuffle)
-            voxel_in = F.pixel_unshuffle(voxel, self.shuffle)
-        i1, e1 = self.img_head(ir_in), self.ev_head(voxel_in)
+        i1 = self.img_head(to_blocks(ir, self.shuffle))
+        e1 = self.ev_head(to_blocks(voxel, self.shuffle))
         i1 = i1 + self.fuse1(i1, e1) + self.mix1(torch.cat([i1, e1], 1))
         i2, e2 = self.img_down(i1), self.ev_down(e1)
         if self.enhance and len(rec_feats) > 0:
@@ -135,7 +140,4 @@ class DeblurNet(nn.Module):
             x = self.refine(self.up1(up2x(x)) + i1)
         # residual, only near events: without a brightness change nothing moved during the
         # exposure, so there is no motion blur to remove and the frame passes unchanged
-        residual = self.out(x)
-        if self.shuffle > 1:
-            residual = F.pixel_shuffle(residual, self.shuffle)
-        return ir + residual * event_gate(voxel), x
+        return ir + from_blocks(self.out(x), self.shuffle) * event_gate(voxel), x

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import TransformerBlock, conv
+from evif_ros.model.layers import TransformerBlock, conv, from_blocks, to_blocks
 
 
 class VariationalEmbedding(nn.Module):
@@ -68,17 +67,12 @@ class FusionNet(nn.Module):
 
     def forward(self, vis: Tensor, ir: Tensor, dec_vis: Tensor, dec_ir: Tensor
                 ) -> Tuple[Tensor, Dict[str, Tensor]]:
-        if self.shuffle > 1:
-            vis = F.pixel_unshuffle(vis, self.shuffle)
-            ir = F.pixel_unshuffle(ir, self.shuffle)
+        vis, ir = to_blocks(vis, self.shuffle), to_blocks(ir, self.shuffle)
         f_vis = self.proj_vis(torch.cat([self.img_vis(vis), dec_vis], 1))
         f_ir = self.proj_ir(torch.cat([self.img_ir(ir), dec_ir], 1))
         fv, fi = self.filter_vis(f_vis), self.filter_ir(f_ir)
         f_f = self.fuse(self.merge(torch.cat([fv, fi], 1)))
-        fused = self.out(f_f)
-        if self.shuffle > 1:
-            fused = F.pixel_shuffle(fused, self.shuffle)
-        fused = torch.sigmoid(fused)
+        fused = torch.sigmoid(from_blocks(self.out(f_f), self.shuffle))
         emb: Dict[str, Tensor] = {}
         if self.training:
             emb["mu_vis_f"], emb["lv_vis_f"] = self.q_vis_f(fv)

@@ -154,6 +154,17 @@ class TransformerBlock(nn.Module):
         return x + y
 
 
+def to_blocks(x: Tensor, s: int) -> Tensor:
+    """(B, C, H, W) -> (B, C*s*s, H/s, W/s): each s x s pixel block stacked as channels
+    (pixel unshuffle); s = 1 passes ``x`` through untouched."""
+    return F.pixel_unshuffle(x, s) if s > 1 else x
+
+
+def from_blocks(x: Tensor, s: int) -> Tensor:
+    """The inverse of :func:`to_blocks` (pixel shuffle, ESPCN)."""
+    return F.pixel_shuffle(x, s) if s > 1 else x
+
+
 def up2x(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evif_ros.model.layers import ConvLSTM, ResidualBlock, conv, pointwise, up2x
+from evif_ros.model.layers import (
+    ConvLSTM,
+    ResidualBlock,
+    conv,
+    from_blocks,
+    pointwise,
+    to_blocks,
+    up2x,
+)
 
 
 class ReconNet(nn.Module):
@@ -68,8 +75,7 @@ class ReconNet(nn.Module):
 
     def forward(self, voxel: Tensor, state: List[Tensor]
                 ) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
-        if self.shuffle > 1:
-            voxel = F.pixel_unshuffle(voxel, self.shuffle)
+        voxel = to_blocks(voxel, self.shuffle)
         if len(state) == 0:
             state = self.init_state(voxel)
         x = self.head(voxel)
@@ -102,7 +108,4 @@ class ReconNet(nn.Module):
                 # the deblurring event branch (two convolutions deep there) has not
                 feat = x
             j += 1
-        image = self.pred(x)
-        if self.shuffle > 1:
-            image = F.pixel_shuffle(image, self.shuffle)
-        return torch.sigmoid(image), new_state, feat, x
+        return torch.sigmoid(from_blocks(self.pred(x), self.shuffle)), new_state, feat, x
