@@ -400,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage-3 objective: the paper's Eq. 6 against the task outputs, or "
                         "with intensity/gradient terms against the sharp sources' maximum "
                         "(salient; sharp: the gradient term x3)")
-    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W",
-                   help="stage 3: the objective's five weights (SSIM, MI, NCE, intensity, "
-                        "gradient) instead of --fusion's own")
+    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W[,W]",
+                   help="stage 3: the objective's weights (SSIM, MI, NCE, intensity, "
+                        "gradient[, intensity MI with each source]) instead of --fusion's own")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "

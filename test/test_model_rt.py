@@ -11,7 +11,7 @@ from evif_ros.model.cost import count_macs
 from evif_ros.model.deblur import event_gate
 from evif_ros.model.firenet import FireNet
 from evif_ros.model.layers import ChannelAttention, ConvGRU, TransformerBlock, pointwise
-from evif_ros.model.losses import salience_loss, sobel_magnitude
+from evif_ros.model.losses import fusion_loss, intensity_mi, salience_loss, sobel_magnitude
 from evif_ros.model.pipeline import SIZES, EvifPipeline, config_for, quantile
 
 
@@ -145,6 +145,50 @@ def test_salience_loss_by_hand():
     assert float(l_int) == 0.0 and abs(float(l_grad) - 0.5) < 1e-6
     l_int, _ = salience_loss(grey, vis, grey)  # loses the bright half: 0.5 on half the pixels
     assert abs(float(l_int) - 0.25) < 1e-6
+
+
+def _hard_mi_bits(a: np.ndarray, b: np.ndarray, bins: int) -> float:
+    """MI from numpy's 2-D histogram (equal bins over [0, 1])."""
+    joint, _, _ = np.histogram2d(a.ravel(), b.ravel(), bins=bins, range=[[0, 1], [0, 1]])
+    p = joint / joint.sum()
+    pa, pb = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    return float((p[nz] * np.log2(p[nz] / (pa * pb)[nz])).sum())
+
+
+def test_intensity_mi_by_hand_and_against_numpys_histogram():
+    centre = [0.25, 0.75]  # the centres of 2 bins: no interpolation
+    a = torch.tensor([centre[0], centre[0], centre[1], centre[1]]).view(1, 1, 2, 2)
+    b = torch.tensor([centre[0], centre[1], centre[0], centre[1]]).view(1, 1, 2, 2)
+    assert abs(float(intensity_mi(a, a, bins=2)) - 1.0) < 1e-6  # a copy: H = 1 bit
+    assert abs(float(intensity_mi(a, b, bins=2))) < 1e-6  # independent: 0
+    # values on 8 bins' centres: the same as numpy's hard histogram, batch averaged
+    g = np.random.default_rng(0)
+    x = (g.integers(0, 8, (2, 1, 16, 16)) + 0.5) / 8
+    y = np.where(g.random(x.shape) < 0.7, x, (g.integers(0, 8, x.shape) + 0.5) / 8)
+    ref = np.mean([_hard_mi_bits(x[i], y[i], 8) for i in range(2)])
+    got = float(intensity_mi(torch.from_numpy(x).float(), torch.from_numpy(y).float(), 8))
+    assert abs(got - ref) < 1e-5 and ref > 0.5
+
+
+def test_intensity_mi_term_pulls_a_grey_fusion_towards_the_sources():
+    g = torch.Generator().manual_seed(0)
+    vis, ir = torch.rand(2, 1, 32, 32, generator=g), torch.rand(2, 1, 32, 32, generator=g)
+    fused = (0.5 * vis + 0.5 * ir + 0.01 * torch.rand(2, 1, 32, 32, generator=g))
+    emb = {"mu_vis_f": torch.zeros(2, 4), "lv_vis_f": torch.zeros(2, 4),
+           "mu_ir_f": torch.zeros(2, 4), "lv_ir_f": torch.zeros(2, 4),
+           "z_f": torch.rand(2, 4, generator=g), "z_vis": torch.rand(2, 4, generator=g),
+           "z_ir": torch.rand(2, 4, generator=g)}
+    base, terms = fusion_loss(fused, vis, ir, emb, (1, 0, 0, 1, 1))
+    with_mi, terms_mi = fusion_loss(fused, vis, ir, emb, (1, 0, 0, 1, 1, 0.5))
+    assert "mi_px" not in terms and terms_mi["mi_px"] > 0
+    assert abs(float(base - with_mi) - 0.5 * terms_mi["mi_px"]) < 1e-5
+    # one gradient step on the MI term alone raises it (the gradient reaches the image)
+    f = fused.clone().requires_grad_(True)
+    mi = intensity_mi(f, vis) + intensity_mi(f, ir)
+    mi.backward()
+    stepped = (f + 0.002 * f.grad.sign()).detach()
+    assert float(intensity_mi(stepped, vis) + intensity_mi(stepped, ir)) > float(mi.detach())
 
 
 def test_mac_count_of_one_convolution_by_hand():

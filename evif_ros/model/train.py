@@ -61,7 +61,7 @@ class TrainArgs:
     workers: int = 0  # processes that make batches (0: the training process)
     time_limit_min: float = 0.0  # stop (with a checkpoint to resume from) after this long
     fusion: str = "paper"  # stage-3 objective, one of FUSION_OBJECTIVES
-    fusion_weights: tuple[float, ...] | None = None  # overrides the objective's 5 weights
+    fusion_weights: tuple[float, ...] | None = None  # overrides the objective's weights
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -90,7 +90,8 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
                  deblur_weight: float = DEBLUR_WEIGHT, fusion: str = "paper",
                  fusion_weights: tuple[float, ...] | None = None):
     """Loss of one batch for a stage; returns ``(loss, terms)``. ``fusion_weights``: the
-    five weights of :func:`~evif_ros.model.losses.fusion_loss` instead of the objective's."""
+    five or six weights of :func:`~evif_ros.model.losses.fusion_loss` instead of the
+    objective's."""
     ir_n, sharp_n = batch.ir_normalized()
     model.use_fusion = stage >= 3
     sub = batch.sub_vox
@@ -112,7 +113,7 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
         terms["rec_ssim"] = float(l_struct.detach())
         w = tuple(fusion_weights) if fusion_weights else _FUSION_WEIGHTS[fusion]
         if not use_mi:  # the ablation without the bi-level MI terms
-            w = (w[0], 0.0, 0.0, w[3], w[4])
+            w = (w[0], 0.0, 0.0, *w[3:])
         if fusion != "paper":
             vis, ir = batch.vis, torch.clamp(sharp_n, 0, 1)
         else:
@@ -175,10 +176,11 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.fusion not in FUSION_OBJECTIVES:
         raise ConfigError(f"--fusion must be one of {', '.join(FUSION_OBJECTIVES)}, "
                           f"got {args.fusion!r}")
-    if args.fusion_weights is not None and (len(args.fusion_weights) != 5 or any(
+    if args.fusion_weights is not None and (len(args.fusion_weights) not in (5, 6) or any(
             w < 0 for w in args.fusion_weights)):
-        raise ConfigError(f"--fusion-weights needs 5 non-negative numbers (SSIM, MI, NCE, "
-                          f"intensity, gradient), got {list(args.fusion_weights)}")
+        raise ConfigError(f"--fusion-weights needs 5 or 6 non-negative numbers (SSIM, MI, "
+                          f"NCE, intensity, gradient[, intensity MI]), got "
+                          f"{list(args.fusion_weights)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
