@@ -33,6 +33,8 @@ def main() -> None:
             continue
         rows = {"evif_rt.ts (shipped, size rt2)": full}
         for suffix, name in (("rt1", "evif_rt1: size rt, full resolution (shipped before)"),
+                             ("sharp", "evif_rt, fusion fine-tuned without the "
+                                       "intensity-MI term (shipped before)"),
                              ("merged", "evif_rt, the base's fusion not fine-tuned"),
                              ("base", "evif_rt base (before fine-tuning on sequences at "
                                       "motion scale 3)"),

@@ -57,7 +57,9 @@ def _minmax255(x: np.ndarray) -> np.ndarray:
         np.round((x - lo) / (hi - lo) * 255).astype(np.intp)
 
 
-def _mi(x: np.ndarray, f: np.ndarray) -> float:
+def source_mi(x: np.ndarray, f: np.ndarray) -> float:
+    """MI (nats) between one source and the fused image: one of the two terms of
+    :func:`mutual_information` (each image min-max scaled to 256 levels, as VIFB)."""
     qx, qf = _minmax255(x).ravel(), _minmax255(f).ravel()
     joint = np.bincount(qx * 256 + qf, minlength=256 * 256).reshape(256, 256) / qx.size
     px, pf = joint.sum(1), joint.sum(0)
@@ -66,7 +68,7 @@ def _mi(x: np.ndarray, f: np.ndarray) -> float:
 
 
 def mutual_information(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
-    return _mi(a, f) + _mi(b, f)
+    return source_mi(a, f) + source_mi(b, f)
 
 
 def average_gradient(f: np.ndarray) -> float:

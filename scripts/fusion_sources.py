@@ -1,0 +1,62 @@
+"""How much of each source a model's fused image keeps: MI and SSIM of the fused image with
+the sharp visible and the sharp IR frame separately (the metrics' sums hide which source a
+gain comes from), and its SSIM with the model's own deblurred IR.
+
+Run: .venv/bin/python scripts/fusion_sources.py [--data data/mix3/test_pairs] [--limit 60]
+     MODEL.ts [MODEL.ts ...]     -> a markdown table on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from evif_ros.core import metrics as M
+from evif_ros.core.calibration import Calibration
+from evif_ros.evaluation import stretch, to8
+from evif_ros.inference import EvifRunner
+from evif_ros.model.data import ir_range, sub_window_edges
+from evif_ros.sim.dataset import iter_samples
+
+COLUMNS = ("MI(F, visible)", "MI(F, IR)", "SSIM(F, visible)", "SSIM(F, IR)",
+           "SSIM(F, EVIF's deblurred IR)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--data", default="data/mix3/test_pairs")
+    ap.add_argument("--split", default="test", choices=("test", "train"))
+    ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    samples = list(iter_samples(args.data, args.split))[: args.limit]
+    h, w = samples[0]["ir_blur"].shape
+    calib = Calibration(np.eye(3), (w, h), (w, h), samples[0]["exposure_ns"])
+    print(f"{len(samples)} exposures of {args.data}\n")
+    print("| model | " + " | ".join(COLUMNS) + " |\n" + "|---" * (1 + len(COLUMNS)) + "|")
+    for path in args.models:
+        runner = EvifRunner(path, calib, "cpu")
+        acc = defaultdict(list)
+        for s in samples:
+            lo, scale = ir_range(s["ir_blur"])
+            vis, ir = s["vis_sharp"], to8(stretch(s["ir_sharp"], lo, scale))
+            runner.reset()  # the dataset's exposures are independent
+            out = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"],
+                         sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k),
+                         warp=False)
+            f = out.fused
+            for col, v in zip(COLUMNS, (
+                    M.source_mi(vis, f), M.source_mi(ir, f), M.structural_similarity(f, vis),
+                    M.structural_similarity(f, ir),
+                    M.structural_similarity(f, to8(stretch(out.ir_deblurred, lo, scale))))):
+                acc[col].append(v)
+        print(f"| {path} | " + " | ".join(f"{np.mean(acc[c]):.3f}" for c in COLUMNS) + " |")
+
+
+if __name__ == "__main__":
+    main()
