@@ -26,7 +26,7 @@ from evif_ros.core.calibration import Calibration
 from evif_ros.core.fusion_baselines import BASELINES
 from evif_ros.core.render import events_image, tile
 from evif_ros.errors import InputFileError
-from evif_ros.inference import EvifRunner
+from evif_ros.inference import EvifRunner, Result
 from evif_ros.model.data import ir_range, sub_window_edges
 from evif_ros.paths import output_dir
 from evif_ros.sim.dataset import iter_samples
@@ -41,6 +41,17 @@ def to8(img01: np.ndarray) -> np.ndarray:
     8-bit already; scoring the baselines as floats would favour them, e.g. MI by up to
     ~10 %)."""
     return np.round(np.clip(img01, 0, 1) * 255.0).astype(np.uint8)
+
+
+def run_exposure(runner: EvifRunner, s: dict) -> tuple[Result, np.ndarray, float, float]:
+    """EVIF on one dataset exposure from a reset state (the dataset's exposures are
+    independent): its result, the sharp IR reference as every method is scored against it
+    (8-bit, stretched by the blurry frame's range) and that range ``(lo, scale)``."""
+    lo, scale = ir_range(s["ir_blur"])
+    edges = sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k)
+    runner.reset()
+    res = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
+    return res, to8(stretch(s["ir_sharp"], lo, scale)), lo, scale
 
 
 class FrameDeblur:
@@ -76,12 +87,8 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
     examples = []
     for i, s in enumerate(tqdm(samples, desc="eval", unit="sample", disable=not progress)):
         scn = s["scenario"]
-        lo, scale = ir_range(s["ir_blur"])
         ref_vis = s["vis_sharp"]  # uint8
-        ref_ir = to8(stretch(s["ir_sharp"], lo, scale))
-        edges = sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k)
-        runner.reset()
-        res = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
+        res, ref_ir, lo, scale = run_exposure(runner, s)
         fused = {"EVIF": res.fused}  # uint8
         aps = s["aps_blur"].astype(np.float32) / 255.0
         ir01 = stretch(s["ir_blur"], lo, scale)
@@ -93,8 +100,7 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
             inputs["deblurred"] = (np.clip(fdb(aps), 0, 1), ir_db)
             psnr["frame-only deblurring"] = M.psnr(to8(ir_db), ref_ir)
         if abl is not None:
-            abl.reset()
-            r2 = abl(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
+            r2 = run_exposure(abl, s)[0]
             psnr["EVIF w/o enhancement"] = M.psnr(to8(stretch(r2.ir_deblurred, lo, scale)),
                                                   ref_ir)
         for name in methods:

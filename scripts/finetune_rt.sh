@@ -39,8 +39,8 @@ $EVIF train --data "$DATA" --out "$RUN/no_mi" --stage 3 --init "$RUN/full/stage2
 fusion_pid=$!
 [ -f "$RUN/frame_deblur.done" ] || { $EVIF train-frame-deblur --data "$DATA" --out "$RUN/frame_deblur.ts" --iters "$FD" --threads 1 --quiet > /dev/null && touch "$RUN/frame_deblur.done"; }
 wait "$fusion_pid"
-# the shipped fusion: the base's, fine-tuned on these exposures with more weight on SSIM and
-# on the gradient term (sharper fused images at the same SSIM; see the card)
+# the base's fusion fine-tuned on these exposures with more weight on SSIM and on the
+# gradient term (sharper fused images at the same SSIM; shipped before, see the card)
 $EVIF train --data "$DATA" --out "$RUN/fusion_ft" --stage 3 --init "$RUN/merged/stage3.pt" --iters 400 --lr 2e-4 --fusion salient --fusion-weights 2,0,0,1,4 --freeze-tasks --no-mi $T
 # then trained on with SSIM weighted 3 and the fused image's intensity MI with each source
 # rewarded (weight 0.5): the fused image follows each source's intensities instead of a grey

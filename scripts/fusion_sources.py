@@ -16,9 +16,8 @@ import torch
 
 from evif_ros.core import metrics as M
 from evif_ros.core.calibration import Calibration
-from evif_ros.evaluation import stretch, to8
+from evif_ros.evaluation import run_exposure, stretch, to8
 from evif_ros.inference import EvifRunner
-from evif_ros.model.data import ir_range, sub_window_edges
 from evif_ros.sim.dataset import iter_samples
 
 COLUMNS = ("MI(F, visible)", "MI(F, IR)", "SSIM(F, visible)", "SSIM(F, IR)",
@@ -43,13 +42,8 @@ def main() -> None:
         runner = EvifRunner(path, calib, "cpu")
         acc = defaultdict(list)
         for s in samples:
-            lo, scale = ir_range(s["ir_blur"])
-            vis, ir = s["vis_sharp"], to8(stretch(s["ir_sharp"], lo, scale))
-            runner.reset()  # the dataset's exposures are independent
-            out = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"],
-                         sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k),
-                         warp=False)
-            f = out.fused
+            out, ir, lo, scale = run_exposure(runner, s)
+            vis, f = s["vis_sharp"], out.fused
             for col, v in zip(COLUMNS, (
                     M.source_mi(vis, f), M.source_mi(ir, f), M.structural_similarity(f, vis),
                     M.structural_similarity(f, ir),
