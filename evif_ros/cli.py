@@ -163,11 +163,15 @@ def _train_frame_deblur(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from evif_ros.model.export import export
+    from evif_ros.model.export import export, rescript
 
-    info = export(Path(args.checkpoint), Path(args.out))
+    if args.checkpoint:
+        info = export(Path(args.checkpoint), Path(args.out))
+    else:
+        info = rescript(Path(args.model), Path(args.out))
     print(f"wrote {args.out}: {info['parameters']} parameters, {info['bytes'] / 1e6:.1f} MB; "
-          f"scripted vs eager max |diff| {info['max_diff']:.2e}")
+          f"scripted vs eager max |diff| {info['max_diff']:.2e}"
+          + (f"; against {args.model} {info['max_diff_old']:.2e}" if args.model else ""))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -400,9 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage-3 objective: the paper's Eq. 6 against the task outputs, or "
                         "with intensity/gradient terms against the sharp sources' maximum "
                         "(salient; sharp: the gradient term x3)")
-    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W[,W]",
+    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W[,W[,W]]",
                    help="stage 3: the objective's weights (SSIM, MI, NCE, intensity, "
-                        "gradient[, intensity MI with each source]) instead of --fusion's own")
+                        "gradient[, intensity MI with each source[, extra SSIM with the "
+                        "visible]]) instead of --fusion's own")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "
@@ -423,7 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train_frame_deblur)
 
     p = sub.add_parser("export", help="write the TorchScript model the node runs")
-    p.add_argument("--checkpoint", required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="an `evif train` checkpoint")
+    src.add_argument("--model", help="an exported file: script its weights again with this "
+                     "code, metadata kept (files an older torch cannot load)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_export)
 

@@ -75,7 +75,7 @@ USAGE = [
     (["train", "--data", "{tmp}", "--out", "{tmp}/t", "--stage", "3", "--fusion-weights",
       "1,2"], "--fusion-weights"),
     (["train", "--data", "{tmp}", "--out", "{tmp}/t", "--stage", "3", "--fusion-weights",
-      "1,0,0,1,4,1,1"], "--fusion-weights"),
+      "1,0,0,1,4,1,1,1"], "--fusion-weights"),
     (["replay", "{tmp}/x", "--rate", "0"], "--rate"),
     (["replay", "{tmp}/x", "--delay", "-1"], "--delay"),
     (["eval", "--data", "{tmp}", "--out", "{tmp}/e", "--limit", "-1"], "--limit"),

@@ -11,7 +11,13 @@ from evif_ros.model.cost import count_macs
 from evif_ros.model.deblur import event_gate
 from evif_ros.model.firenet import FireNet
 from evif_ros.model.layers import ChannelAttention, ConvGRU, TransformerBlock, pointwise
-from evif_ros.model.losses import fusion_loss, intensity_mi, salience_loss, sobel_magnitude
+from evif_ros.model.losses import (
+    fusion_loss,
+    intensity_mi,
+    salience_loss,
+    sobel_magnitude,
+    ssim,
+)
 from evif_ros.model.pipeline import SIZES, EvifPipeline, config_for, quantile
 
 
@@ -183,6 +189,11 @@ def test_intensity_mi_term_pulls_a_grey_fusion_towards_the_sources():
     with_mi, terms_mi = fusion_loss(fused, vis, ir, emb, (1, 0, 0, 1, 1, 0.5))
     assert "mi_px" not in terms and terms_mi["mi_px"] > 0
     assert abs(float(base - with_mi) - 0.5 * terms_mi["mi_px"]) < 1e-5
+    # the seventh weight: the visible side of the SSIM term once more, by hand
+    with_vis, terms_vis = fusion_loss(fused, vis, ir, emb, (1, 0, 0, 1, 1, 0.5, 2))
+    l_vis = 1 - float(ssim(fused, vis))
+    assert abs(terms_vis["ssim_vis"] - l_vis) < 1e-6 and 0 < l_vis < terms_vis["ssim"]
+    assert abs(float(with_vis - with_mi) - 2 * l_vis) < 1e-5
     # one gradient step on the MI term alone raises it (the gradient reaches the image)
     f = fused.clone().requires_grad_(True)
     mi = intensity_mi(f, vis) + intensity_mi(f, ir)

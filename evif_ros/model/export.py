@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from evif_ros.core.model_file import load_exported  # noqa: F401 - re-exported
+from evif_ros.core.model_file import load_exported
+from evif_ros.errors import InputFileError, reason
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters
 from evif_ros.model.train import model_from_checkpoint
 
@@ -60,3 +61,33 @@ def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
 def export(checkpoint: Path, out: Path) -> dict:
     model, cfg, ck = model_from_checkpoint(checkpoint)
     return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
+
+
+def rescript(model_file: Path, out: Path) -> dict:
+    """Script an exported file's own weights again with this code, keeping its metadata:
+    for files whose scripted code an older torch cannot load (see ``layers.up2x``).
+    ``max_diff_old``: this code's eager model against the old file on the example inputs."""
+    old, meta = load_exported(model_file)
+    cfg = EvifConfig(**meta["config"])
+    model = EvifPipeline(cfg)
+    try:
+        keys = model.load_state_dict(old.state_dict(), strict=False)
+    except RuntimeError as exc:
+        raise InputFileError(f"{model_file}: its weights do not fit this code's "
+                             f"{cfg.size!r} model ({reason(exc)})") from exc
+    # an ablation without enhancement never runs the enhancement module, whose parameters
+    # older files may lack (e.g. its LayerScale, added later)
+    missing = [k for k in keys.missing_keys if cfg.enhance or not k.startswith("deblur.cte.")]
+    if keys.unexpected_keys or missing:
+        raise InputFileError(f"{model_file}: its weights do not fit this code's "
+                             f"{cfg.size!r} model (missing {missing[:3]}, unexpected "
+                             f"{keys.unexpected_keys[:3]})")
+    model.eval()
+    diff_old = max_abs_diff(model, old, cfg)
+    if diff_old > 1e-5:
+        raise InputFileError(f"{model_file}: this code's model computes something else "
+                             f"(max |diff| {diff_old:.2e} on the example inputs)")
+    kept = {k: v for k, v in meta.items() if k not in ("config", "contract")}
+    info = save(model, cfg, out, **kept)
+    info["max_diff_old"] = diff_old
+    return info

@@ -166,7 +166,11 @@ def from_blocks(x: Tensor, s: int) -> Tensor:
 
 
 def up2x(x: Tensor) -> Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    """Bilinear 2x upsampling (``F.interpolate``'s, align_corners=False) called as the one
+    ATen op: scripting ``F.interpolate`` copies all its modes into the file, and a file
+    saved by torch 2.13 then names ops (``_upsample_lanczos2d_aa``) that torch 2.11 cannot
+    load (seen on the GPU machine)."""
+    return torch._C._nn.upsample_bilinear2d(x, None, False, [2.0, 2.0])
 
 
 def pad_to(x: Tensor, multiple: int) -> Tuple[Tensor, int, int]:

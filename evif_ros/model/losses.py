@@ -142,13 +142,18 @@ SHARP_FUSION_WEIGHTS = (1.0, 0.1, 0.01, 1.0, 3.0)
 def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
                 weights=FUSION_WEIGHTS) -> tuple[Tensor, dict]:
     """L_fuse = w0 L_SSIM + w1 L_MI + w2 (L_NCE_vis + L_NCE_ir) + w3 L_int + w4 L_grad
-    - w5 (MI(F, vis) + MI(F, ir)), ``w5`` (intensity MI, :func:`intensity_mi`) 0 when
-    ``weights`` has five entries.
+    - w5 (MI(F, vis) + MI(F, ir)) + w6 (1 - SSIM(F, vis)); ``w5`` (intensity MI,
+    :func:`intensity_mi`) and ``w6`` are 0 when ``weights`` has fewer entries.
+
+    ``w6`` weights the visible side of the SSIM term beyond ``w0``: the IR side, with its
+    strong salient targets, otherwise pulls the fused image towards it and the visible
+    texture is lost (measured in the model card).
 
     With the paper's weights (1.0, 0.1, 0.01) and no salience terms this is Eq. 6; the
     symmetric SSIM alone rewards a grey compromise between the sources, which the
     salience terms (:func:`salience_loss`) counter."""
-    l_ssim = (1 - ssim(fused, vis)) + (1 - ssim(fused, ir))
+    l_ssim_vis = 1 - ssim(fused, vis)
+    l_ssim = l_ssim_vis + (1 - ssim(fused, ir))
     l_mi = mi_min_loss(emb["mu_vis_f"], emb["lv_vis_f"], emb["mu_ir_f"], emb["lv_ir_f"])
     l_nce = info_nce(emb["z_f"], emb["z_vis"]) + info_nce(emb["z_f"], emb["z_ir"])
     l_int, l_grad = salience_loss(fused, vis, ir)
@@ -161,4 +166,7 @@ def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
         mi_px = intensity_mi(fused, vis) + intensity_mi(fused, ir)
         total = total - weights[5] * mi_px
         terms["mi_px"] = float(mi_px.detach())
+    if len(weights) > 6 and weights[6]:
+        total = total + weights[6] * l_ssim_vis
+        terms["ssim_vis"] = float(l_ssim_vis.detach())
     return total, terms

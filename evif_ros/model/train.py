@@ -176,10 +176,10 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.fusion not in FUSION_OBJECTIVES:
         raise ConfigError(f"--fusion must be one of {', '.join(FUSION_OBJECTIVES)}, "
                           f"got {args.fusion!r}")
-    if args.fusion_weights is not None and (len(args.fusion_weights) not in (5, 6) or any(
+    if args.fusion_weights is not None and (len(args.fusion_weights) not in (5, 6, 7) or any(
             w < 0 for w in args.fusion_weights)):
-        raise ConfigError(f"--fusion-weights needs 5 or 6 non-negative numbers (SSIM, MI, "
-                          f"NCE, intensity, gradient[, intensity MI]), got "
+        raise ConfigError(f"--fusion-weights needs 5 to 7 non-negative numbers (SSIM, MI, "
+                          f"NCE, intensity, gradient[, intensity MI[, visible SSIM]]), got "
                           f"{list(args.fusion_weights)}")
     if args.threads:
         torch.set_num_threads(args.threads)
