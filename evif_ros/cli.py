@@ -14,9 +14,11 @@ from pathlib import Path
 from evif_ros.errors import EvifError
 
 # literal so that building the parser does not import torch; test_model checks them
-# against evif_ros.model.pipeline.SIZES and evif_ros.model.train.FUSION_OBJECTIVES
+# against evif_ros.model.pipeline.SIZES, evif_ros.model.train.FUSION_OBJECTIVES and
+# evif_ros.model.losses.FUSION_TERMS
 MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2")
 FUSION_OBJECTIVES = ("paper", "salient", "sharp")
+FUSION_TERMS = ("ssim", "mi", "nce", "int", "grad", "mi_px", "ssim_vis", "mi_px_vis")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,11 +130,20 @@ def _replay(args: argparse.Namespace) -> None:
 
 
 def _weights(text: str) -> tuple[float, ...]:
+    """``W,W,W,...`` in the order of ``FUSION_TERMS``, or ``name=W,...`` (the others 0)."""
+    items = text.split(",")
     try:
-        return tuple(float(w) for w in text.split(","))
+        if not any("=" in item for item in items):
+            return tuple(float(w) for w in items)
+        named = dict(item.split("=", 1) for item in items)
+        unknown = sorted(set(named) - set(FUSION_TERMS))
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown term {unknown[0]!r} in {text!r} (terms: "
+                                             f"{', '.join(FUSION_TERMS)})")
+        return tuple(float(named.get(t, 0.0)) for t in FUSION_TERMS)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
-                                         "numbers") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers "
+                                         "or of name=number") from None
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -404,10 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage-3 objective: the paper's Eq. 6 against the task outputs, or "
                         "with intensity/gradient terms against the sharp sources' maximum "
                         "(salient; sharp: the gradient term x3)")
-    p.add_argument("--fusion-weights", type=_weights, default=None, metavar="W,W,W,W,W[,W[,W]]",
-                   help="stage 3: the objective's weights (SSIM, MI, NCE, intensity, "
-                        "gradient[, intensity MI with each source[, extra SSIM with the "
-                        "visible]]) instead of --fusion's own")
+    p.add_argument("--fusion-weights", type=_weights, default=None,
+                   metavar="W,W,W,W,W[,W...] | NAME=W,...",
+                   help="stage 3: the objective's weights instead of --fusion's own, 5 to 8 "
+                        "in this order or by name (the others 0): ssim, mi, nce (Eq. 6), "
+                        "int, grad (against the sources' maximum), mi_px (the fused image's "
+                        "intensity MI with each source), ssim_vis, mi_px_vis (the visible "
+                        "side of those two once more)")
     p.add_argument("--freeze-tasks", action="store_true", help="stage 3: keep the "
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "

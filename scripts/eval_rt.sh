@@ -27,7 +27,8 @@ one_split() {
     --frame-deblur "$MODELS/frame_deblur.ts" --quiet > /dev/null
   compare "$split" "${out}_base" "$BASE/evif_rt_base.ts"
   compare "$split" "${out}_merged" "$RUN/evif_rt_merged.ts"
-  compare "$split" "${out}_sharp" "$RUN/evif_rt_sharp.ts"  # without the intensity-MI step
+  compare "$split" "${out}_sharp" "$RUN/evif_rt_sharp.ts"  # without the intensity-MI steps
+  compare "$split" "${out}_mipx" "$RUN/evif_rt_mipx.ts"  # intensity MI, SSIM symmetric
   compare "$split" "${out}_ft" "$RUN/evif_rt_ft.ts"
   compare "$split" "${out}_mi" "$BASE/evif_rt_mi.ts"
   compare "$split" "${out}_rt1" "$RUN/evif_rt1.ts"  # the earlier full-resolution design

@@ -6,7 +6,7 @@
 # ~60 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
 # The shipped file starts from the base's fusion network (scripts/merge_checkpoints.py) and
 # fine-tunes it alone with SSIM weighted 2 and the gradient term 4 (--fusion-weights), then
-# with SSIM 3 and an intensity-MI term (the sixth weight).
+# with an intensity-MI term weighted more on the visible side.
 # SIZE (default rt2) as for scripts/train_rt.sh; MODELS (default models) receives the files.
 # Usage: [SIZE=rt2] bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
@@ -42,11 +42,17 @@ wait "$fusion_pid"
 # the base's fusion fine-tuned on these exposures with more weight on SSIM and on the
 # gradient term (sharper fused images at the same SSIM; shipped before, see the card)
 $EVIF train --data "$DATA" --out "$RUN/fusion_ft" --stage 3 --init "$RUN/merged/stage3.pt" --iters 400 --lr 2e-4 --fusion salient --fusion-weights 2,0,0,1,4 --freeze-tasks --no-mi $T
-# then trained on with SSIM weighted 3 and the fused image's intensity MI with each source
-# rewarded (weight 0.5): the fused image follows each source's intensities instead of a grey
-# compromise (MI, EN up; chosen on a validation split, see the card)
-$EVIF train --data "$DATA" --out "$RUN/fusion_mi" --stage 3 --init "$RUN/fusion_ft/stage3.pt" --iters 1600 --lr 2e-4 --decay-from 400 --fusion salient --fusion-weights 3,0,0,1,4,0.5 --freeze-tasks --no-mi $T
-$EVIF export --checkpoint "$RUN/fusion_mi/stage3.pt" --out "$MODELS/evif_rt.ts"
+# then trained on with the fused image's intensity MI with each source rewarded: it follows
+# each source's intensities instead of a grey compromise (MI, EN up). The shipped file
+# rewards the MI with the visible 1 and with the IR 0.25 (mi_px_vis adds the visible side
+# once more), which keeps more of the visible's structure than the run beside it (0.5 on
+# both, SSIM 3; shipped before), which leans towards the IR. Chosen on a validation split.
+$EVIF train --data "$DATA" --out "$RUN/fusion_mi" --stage 3 --init "$RUN/fusion_ft/stage3.pt" --iters 1600 --lr 2e-4 --decay-from 400 --fusion salient --fusion-weights 3,0,0,1,4,0.5 --freeze-tasks --no-mi $T &
+fusion_pid=$!
+$EVIF train --data "$DATA" --out "$RUN/fusion_vis" --stage 3 --init "$RUN/fusion_ft/stage3.pt" --iters 1600 --lr 2e-4 --decay-from 400 --fusion salient --fusion-weights ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75 --freeze-tasks --no-mi $T
+wait "$fusion_pid"
+$EVIF export --checkpoint "$RUN/fusion_vis/stage3.pt" --out "$MODELS/evif_rt.ts"
+$EVIF export --checkpoint "$RUN/fusion_mi/stage3.pt" --out "$RUN/evif_rt_mipx.ts"
 $EVIF export --checkpoint "$RUN/fusion_ft/stage3.pt" --out "$RUN/evif_rt_sharp.ts"
 $EVIF export --checkpoint "$RUN/merged/stage3.pt" --out "$RUN/evif_rt_merged.ts"
 $EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts"

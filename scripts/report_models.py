@@ -33,8 +33,10 @@ def main() -> None:
             continue
         rows = {"evif_rt.ts (shipped, size rt2)": full}
         for suffix, name in (("rt1", "evif_rt1: size rt, full resolution (shipped before)"),
+                             ("mipx", "evif_rt, fusion fine-tuned with intensity MI, "
+                                      "SSIM symmetric (shipped before)"),
                              ("sharp", "evif_rt, fusion fine-tuned without the "
-                                       "intensity-MI term (shipped before)"),
+                                       "intensity-MI term (shipped before that)"),
                              ("merged", "evif_rt, the base's fusion not fine-tuned"),
                              ("base", "evif_rt base (before fine-tuning on sequences at "
                                       "motion scale 3)"),

@@ -179,14 +179,15 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
     assert main(base + ["--stage", "2", "--iters", "1", "--init", str(run / "stage1.pt")]) == 0
     # stage 3 as the shipped recipe's last step: fusion alone, with the intensity-MI term
-    # and the visible side of SSIM weighted more
+    # and its visible side weighted more, the weights by name
     assert main(base + ["--stage", "3", "--iters", "1", "--init", str(run / "stage2.pt"),
-                        "--fusion", "salient", "--fusion-weights", "2,0,0,1,4,0.5,2",
+                        "--fusion", "salient", "--fusion-weights",
+                        "ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75",
                         "--freeze-tasks", "--no-mi"]) == 0
     header, row = (run / "stage3.csv").read_text().strip().splitlines()
     terms = dict(zip(header.split(","), row.split(",")))
     assert 0.0 < float(terms["mi_px"]) < 2 * 5.0  # two MIs of 32-bin histograms
-    assert 0.0 < float(terms["ssim_vis"]) < float(terms["ssim"])  # one of the two SSIM terms
+    assert 0.0 < float(terms["mi_px_vis"]) < float(terms["mi_px"])  # one of the two
     out = tmp_path / "m.ts"
     assert main(["export", "--checkpoint", str(run / "stage3.pt"), "--out", str(out)]) == 0
     code = (

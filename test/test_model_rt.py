@@ -12,6 +12,7 @@ from evif_ros.model.deblur import event_gate
 from evif_ros.model.firenet import FireNet
 from evif_ros.model.layers import ChannelAttention, ConvGRU, TransformerBlock, pointwise
 from evif_ros.model.losses import (
+    FUSION_TERMS,
     fusion_loss,
     intensity_mi,
     salience_loss,
@@ -194,6 +195,11 @@ def test_intensity_mi_term_pulls_a_grey_fusion_towards_the_sources():
     l_vis = 1 - float(ssim(fused, vis))
     assert abs(terms_vis["ssim_vis"] - l_vis) < 1e-6 and 0 < l_vis < terms_vis["ssim"]
     assert abs(float(with_vis - with_mi) - 2 * l_vis) < 1e-5
+    # the eighth: the visible side of the intensity MI once more
+    with_mi_vis, terms_mv = fusion_loss(fused, vis, ir, emb, (1, 0, 0, 1, 1, 0.5, 2, 0.75))
+    mi_vis = float(intensity_mi(fused, vis))
+    assert abs(terms_mv["mi_px_vis"] - mi_vis) < 1e-6 and 0 < mi_vis < terms_mv["mi_px"]
+    assert abs(float(with_vis - with_mi_vis) - 0.75 * mi_vis) < 1e-5
     # one gradient step on the MI term alone raises it (the gradient reaches the image)
     f = fused.clone().requires_grad_(True)
     mi = intensity_mi(f, vis) + intensity_mi(f, ir)
@@ -222,3 +228,7 @@ def test_cli_choices_match_the_model_code():
     from evif_ros.model.train import FUSION_OBJECTIVES
     assert set(cli.MODEL_SIZES) == set(SIZES)
     assert cli.FUSION_OBJECTIVES == FUSION_OBJECTIVES
+    assert cli.FUSION_TERMS == FUSION_TERMS
+    # named weights land in the loss's order, the others 0
+    assert cli._weights("grad=4,ssim=3,mi_px_vis=0.5") == (3, 0, 0, 0, 4, 0, 0, 0.5)
+    assert cli._weights("2,0,0,1,4") == (2, 0, 0, 1, 4)

@@ -126,9 +126,9 @@ def intensity_mi(a: Tensor, b: Tensor, bins: int = 32) -> Tensor:
     return mi.mean() / math.log(2.0)
 
 
-# (SSIM, MI, NCE, intensity, gradient[, intensity MI]): the paper's Eq. 6 weights, then the
-# salience terms; an optional sixth weight rewards the fused image's intensity MI with each
-# source (:func:`intensity_mi`)
+# the fusion objective's terms in the order of its weights (the CLI's names): the paper's
+# Eq. 6 (SSIM, MI, NCE), the salience terms, then optional ones, 0 when left out
+FUSION_TERMS = ("ssim", "mi", "nce", "int", "grad", "mi_px", "ssim_vis", "mi_px_vis")
 FUSION_WEIGHTS = (1.0, 0.1, 0.01, 0.0, 0.0)
 # SSIM keeps the weight of Eq. 6: with it at 0.5 and the salience terms at 4.0 (a first
 # run), the network matched gradient magnitudes with 16-px block edges and lost structure
@@ -142,12 +142,13 @@ SHARP_FUSION_WEIGHTS = (1.0, 0.1, 0.01, 1.0, 3.0)
 def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
                 weights=FUSION_WEIGHTS) -> tuple[Tensor, dict]:
     """L_fuse = w0 L_SSIM + w1 L_MI + w2 (L_NCE_vis + L_NCE_ir) + w3 L_int + w4 L_grad
-    - w5 (MI(F, vis) + MI(F, ir)) + w6 (1 - SSIM(F, vis)); ``w5`` (intensity MI,
-    :func:`intensity_mi`) and ``w6`` are 0 when ``weights`` has fewer entries.
+    - w5 (MI(F, vis) + MI(F, ir)) + w6 (1 - SSIM(F, vis)) - w7 MI(F, vis), weights in the
+    order of ``FUSION_TERMS``; ``w5``-``w7`` are 0 when ``weights`` has fewer entries.
+    MI(F, .) is the intensity MI of :func:`intensity_mi` (bits).
 
-    ``w6`` weights the visible side of the SSIM term beyond ``w0``: the IR side, with its
-    strong salient targets, otherwise pulls the fused image towards it and the visible
-    texture is lost (measured in the model card).
+    ``w6`` and ``w7`` weight the visible side of the SSIM and intensity-MI terms beyond
+    ``w0`` and ``w5``: the IR side, with its strong salient targets, otherwise pulls the
+    fused image towards it and the visible texture is lost (measured in the model card).
 
     With the paper's weights (1.0, 0.1, 0.01) and no salience terms this is Eq. 6; the
     symmetric SSIM alone rewards a grey compromise between the sources, which the
@@ -162,11 +163,14 @@ def fusion_loss(fused: Tensor, vis: Tensor, ir: Tensor, emb: dict,
     terms = {"ssim": float(l_ssim.detach()), "mi": float(l_mi.detach()),
              "nce": float(l_nce.detach()), "int": float(l_int.detach()),
              "grad": float(l_grad.detach())}
-    if len(weights) > 5 and weights[5]:
-        mi_px = intensity_mi(fused, vis) + intensity_mi(fused, ir)
-        total = total - weights[5] * mi_px
+    w = tuple(weights) + (0.0,) * (len(FUSION_TERMS) - len(weights))
+    if w[5] or w[7]:
+        mi_vis = intensity_mi(fused, vis)
+        mi_px = mi_vis + intensity_mi(fused, ir)
+        total = total - w[5] * mi_px - w[7] * mi_vis
         terms["mi_px"] = float(mi_px.detach())
-    if len(weights) > 6 and weights[6]:
-        total = total + weights[6] * l_ssim_vis
+        terms["mi_px_vis"] = float(mi_vis.detach())
+    if w[6]:
+        total = total + w[6] * l_ssim_vis
         terms["ssim_vis"] = float(l_ssim_vis.detach())
     return total, terms

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
 from evif_ros.model.losses import (
+    FUSION_TERMS,
     FUSION_WEIGHTS,
     SALIENT_FUSION_WEIGHTS,
     SHARP_FUSION_WEIGHTS,
@@ -176,10 +177,10 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.fusion not in FUSION_OBJECTIVES:
         raise ConfigError(f"--fusion must be one of {', '.join(FUSION_OBJECTIVES)}, "
                           f"got {args.fusion!r}")
-    if args.fusion_weights is not None and (len(args.fusion_weights) not in (5, 6, 7) or any(
-            w < 0 for w in args.fusion_weights)):
-        raise ConfigError(f"--fusion-weights needs 5 to 7 non-negative numbers (SSIM, MI, "
-                          f"NCE, intensity, gradient[, intensity MI[, visible SSIM]]), got "
+    fw = args.fusion_weights
+    if fw is not None and (not 5 <= len(fw) <= len(FUSION_TERMS) or any(w < 0 for w in fw)):
+        raise ConfigError(f"--fusion-weights needs 5 to {len(FUSION_TERMS)} non-negative "
+                          f"numbers ({', '.join(FUSION_TERMS)}), got "
                           f"{list(args.fusion_weights)}")
     if args.threads:
         torch.set_num_threads(args.threads)

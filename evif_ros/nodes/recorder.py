@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -132,22 +133,26 @@ class Recorder(Node):
     stop = close  # close_nodes() stops nodes before destroying them
 
 
-def drain(executor: SingleThreadedExecutor, node: Recorder,
-          limit_s: float = DRAIN_LIMIT_S) -> None:
-    """Take what is still queued (received before the stop). Two passes in a row that take
-    nothing end it: one pass may have gone to the discovery timer."""
+def drain(node: Recorder, limit_s: float = DRAIN_LIMIT_S) -> None:
+    """Write what DDS received before the stop: take from every subscription until all are
+    empty. Taken directly rather than through executor passes, whose count says nothing
+    about the queues: on a starved CPU consecutive passes went to the discovery timer and
+    event handlers, and acknowledged messages were lost (seen in `make test` under load)."""
     t0 = time.monotonic()
-    idle = 0
-    try:
-        while idle < 2:
-            if time.monotonic() - t0 > limit_s:
-                node.get_logger().warning(f"stopped writing the backlog after {limit_s:g} s")
-                return
-            before = node.taken
-            executor.spin_once(timeout_sec=0.05)
-            idle = idle + 1 if node.taken == before else 0
-    except ExternalShutdownException:
-        pass
+    while time.monotonic() - t0 <= limit_s:
+        took = 0
+        for sub in list(node.subscriptions):
+            try:
+                with sub.handle:
+                    got = sub.handle.take_message(sub.msg_type, sub.raw)
+            except InvalidHandle:  # destroyed meanwhile
+                continue
+            if got is not None:
+                sub.callback(*got)  # (raw bytes, message info), as the executor calls it
+                took += 1
+        if not took:
+            return
+    node.get_logger().warning(f"stopped writing the backlog after {limit_s:g} s")
 
 
 def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, int]:
@@ -160,7 +165,7 @@ def record(out: Path, wanted: list[str], duration_s: float = 0.0) -> dict[str, i
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_stopped(executor, timeout_s=duration_s if duration_s > 0 else float("inf"))
-        drain(executor, node)
+        drain(node)
     finally:
         counts = dict(node.counts) if node else {}
         close_nodes([node] if node is not None else [])
