@@ -17,7 +17,7 @@ from evif_ros.model.export import example_inputs, rescript, save
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
 from evif_ros.paths import share_file
 
-NEW_OPS_FILE = Path(__file__).parent / "data" / "aten_ops_new_in_torch_2_13.txt"
+NEW_OPS_FILE = Path(__file__).parent / "fixtures" / "aten_ops_new_in_torch_2_13.txt"
 NEW_OPS = {line.strip() for line in NEW_OPS_FILE.read_text().splitlines()
            if line.strip() and not line.startswith("#")}
 SHIPPED = ("evif_rt.ts", "evif_rt_no_enhance.ts", "evif_lite.ts", "evif_lite_no_enhance.ts",

@@ -78,7 +78,6 @@ class Recorder(Node):
         self.wanted = set(wanted) if wanted else set(topics.TYPES) | {topics.CLOCK}
         self.conns: dict[str, object] = {}
         self.counts: dict[str, int] = {}
-        self.taken = 0  # messages taken from the queues, duplicates included
         self.filters: dict[str, SeenFilter] = {}
         # topics of known type are subscribed now, before any publisher is seen, so that
         # nothing sent after the recorder started is missed; others as they appear
@@ -118,7 +117,6 @@ class Recorder(Node):
                 self._subscribe(name, types[0])
 
     def _on(self, topic: str, raw: bytes, info: dict) -> None:
-        self.taken += 1
         with self.lock:
             if self.writer is not None and self.filters[topic].first(info):
                 self.writer.write(self.conns[topic], self.get_clock().now().nanoseconds, raw)
