@@ -43,6 +43,14 @@ def to8(img01: np.ndarray) -> np.ndarray:
     return np.round(np.clip(img01, 0, 1) * 255.0).astype(np.uint8)
 
 
+def dataset_runner(model: Path, samples: list[dict]) -> EvifRunner:
+    """A CPU runner for a dataset's exposures, which are on the event-camera grid already
+    (identity calibration, the dataset's size and exposure)."""
+    h, w = samples[0]["ir_blur"].shape
+    ident = Calibration(np.eye(3), (w, h), (w, h), samples[0]["exposure_ns"])
+    return EvifRunner(model, ident, "cpu")
+
+
 def run_exposure(runner: EvifRunner, s: dict) -> tuple[Result, np.ndarray, float, float]:
     """EVIF on one dataset exposure from a reset state (the dataset's exposures are
     independent): its result, the sharp IR reference as every method is scored against it
@@ -75,9 +83,8 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
     split)."""
     samples = list(iter_samples(Path(data), split))[: limit or None]
     h, w = samples[0]["ir_blur"].shape
-    ident = Calibration(np.eye(3), (w, h), (w, h), samples[0]["exposure_ns"])
-    runner = EvifRunner(model, ident, "cpu")
-    abl = EvifRunner(ablation, ident, "cpu") if ablation else None
+    runner = dataset_runner(model, samples)
+    abl = dataset_runner(ablation, samples) if ablation else None
     fdb = FrameDeblur(frame_deblur) if frame_deblur else None
     table1 = defaultdict(lambda: defaultdict(list))  # method -> metric -> values
     table2 = defaultdict(list)

@@ -1,7 +1,7 @@
-"""The inference path on a GPU against the CPU: the same windows of the synthetic rig
-through ``EvifRunner`` (the node's, `evif eval`'s and the benchmark's code path) on the CPU
-and on CUDA in fp32 and fp16, the recurrent state carried, and the largest differences of
-the published images.
+"""The inference path on a GPU against the CPU: scripts/bench_inference.py's windows of the
+synthetic rig through ``EvifRunner`` (the node's, `evif eval`'s and the benchmark's code
+path) on the CPU and on CUDA in fp32 and fp16, the recurrent state carried, and the largest
+differences of the published images.
 
 Run (on a machine with CUDA): python3 scripts/check_cuda.py [--model models/evif_rt.ts]
      [--seconds 1.0] [--json OUT.json]
@@ -17,12 +17,11 @@ import sys
 
 import numpy as np
 import torch
+from bench_inference import windows as bench_windows  # scripts/ is on the path when run
 
 from evif_ros.core.calibration import load_calibration
-from evif_ros.feeder import WindowFeeder
 from evif_ros.inference import EvifRunner
 from evif_ros.paths import share_file
-from evif_ros.sim.rig import Rig, rig_windows, synthetic_rig_config
 
 OUTPUTS = ("fused", "visible", "ir_deblurred")
 
@@ -59,8 +58,7 @@ def main() -> int:
         return 1
     calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
     cpu = EvifRunner(args.model, calib, device="cpu")
-    rig = Rig(synthetic_rig_config({"scenario": "day", "seed": 3, "aligned": False}))
-    windows = list(rig_windows(rig.run(args.seconds), WindowFeeder(calib, cpu.k)))
+    windows = list(bench_windows(args.seconds, cpu.k, calib))
     ref = run_all(cpu, windows)
     report = {"model": args.model, "windows": len(windows), "torch": torch.__version__,
               "gpu": torch.cuda.get_device_name()}

@@ -15,9 +15,7 @@ import numpy as np
 import torch
 
 from evif_ros.core import metrics as M
-from evif_ros.core.calibration import Calibration
-from evif_ros.evaluation import run_exposure, stretch, to8
-from evif_ros.inference import EvifRunner
+from evif_ros.evaluation import dataset_runner, run_exposure, stretch, to8
 from evif_ros.sim.dataset import iter_samples
 
 COLUMNS = ("MI(F, visible)", "MI(F, IR)", "SSIM(F, visible)", "SSIM(F, IR)",
@@ -34,12 +32,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     samples = list(iter_samples(args.data, args.split))[: args.limit]
-    h, w = samples[0]["ir_blur"].shape
-    calib = Calibration(np.eye(3), (w, h), (w, h), samples[0]["exposure_ns"])
     print(f"{len(samples)} exposures of {args.data}\n")
     print("| model | " + " | ".join(COLUMNS) + " |\n" + "|---" * (1 + len(COLUMNS)) + "|")
     for path in args.models:
-        runner = EvifRunner(path, calib, "cpu")
+        runner = dataset_runner(path, samples)
         acc = defaultdict(list)
         for s in samples:
             out, ir, lo, scale = run_exposure(runner, s)

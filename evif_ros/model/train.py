@@ -181,7 +181,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if fw is not None and (not 5 <= len(fw) <= len(FUSION_TERMS) or any(w < 0 for w in fw)):
         raise ConfigError(f"--fusion-weights needs 5 to {len(FUSION_TERMS)} non-negative "
                           f"numbers ({', '.join(FUSION_TERMS)}), got "
-                          f"{list(args.fusion_weights)}")
+                          f"{list(fw)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
