@@ -128,7 +128,9 @@ class Rig:
         return self.scene.render(self.scene_time(t_ns))[0]
 
     def temperature(self, t_s: float) -> np.ndarray:
-        return self.scene.render(t_s)[1]
+        """Temperature on the DAVIS grid at rig time ``t_s`` (s; the thermal camera's
+        sub-frame times), on the scene's clock like the events and the visible frames."""
+        return self.scene.render(t_s - self.cfg.start_ns * 1e-9)[1]
 
     def run(self, duration_s: float) -> Iterator[Record]:
         cfg = self.cfg
