@@ -157,7 +157,8 @@ def _train(args: argparse.Namespace) -> None:
                                           else args.deblur_weight),
                            decay_from=args.decay_from, device=args.device,
                            workers=args.workers, time_limit_min=args.time_limit,
-                           fusion=args.fusion, fusion_weights=args.fusion_weights),
+                           fusion=args.fusion, fusion_weights=args.fusion_weights,
+                           motion_taps=args.motion_taps),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -426,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "reconstruction and deblurring networks fixed (train fusion only)")
     p.add_argument("--deblur-weight", type=NONNEGATIVE, help="weight per dB of the deblurring "
                    "PSNR loss (stages 2-3; default: the recipe's, 0.01)")
+    p.add_argument("--motion-taps", type=NATURAL, default=None, metavar="N",
+                   help="deconvolve the IR frame with the exposure's global motion (from "
+                        "its events) before the deblurring network, modelling the blur as "
+                        "the average of N sharp frames (the paper's: 7); 0: off (default: "
+                        "the size's or the --init checkpoint's setting)")
     p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)

@@ -3,10 +3,11 @@
 # models/frame_deblur.ts: the base networks of scripts/train_rt.sh fine-tuned on image-pair
 # scenes at the default motion scale (3: the paper's blur level, blurry IR ~30 dB), with the
 # procedural world mixed in, as sequences (the state carried over 2 earlier IR frames).
-# ~60 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
+# ~75 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
 # The shipped file starts from the base's fusion network (scripts/merge_checkpoints.py) and
 # fine-tunes it alone with SSIM weighted 2 and the gradient term 4 (--fusion-weights), then
-# with an intensity-MI term weighted more on the visible side.
+# with an intensity-MI term weighted more on the visible side; its deblurring network is
+# last trained on with the event-guided motion deconvolution in front of it.
 # SIZE (default rt2) as for scripts/train_rt.sh; MODELS (default models) receives the files.
 # Usage: [SIZE=rt2] bash scripts/finetune_rt.sh PAIRS_DIR [BASE_RUN] [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
@@ -51,11 +52,21 @@ $EVIF train --data "$DATA" --out "$RUN/fusion_mi" --stage 3 --init "$RUN/fusion_
 fusion_pid=$!
 $EVIF train --data "$DATA" --out "$RUN/fusion_vis" --stage 3 --init "$RUN/fusion_ft/stage3.pt" --iters 1600 --lr 2e-4 --decay-from 400 --fusion salient --fusion-weights ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75 --freeze-tasks --no-mi $T
 wait "$fusion_pid"
-$EVIF export --checkpoint "$RUN/fusion_vis/stage3.pt" --out "$MODELS/evif_rt.ts"
+# last, the deblurring networks (the full model's and the ablation's) trained on with the
+# event-guided motion deconvolution in front of them (evif_ros/model/motion.py; the blur
+# model averages 7 sharp frames, as the paper's); the shipped file joins the full one to
+# the fusion network above
+$EVIF train --data "$DATA" --out "$RUN/full_motion" --stage 2 --init "$RUN/full/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) --motion-taps 7 $T &
+full_pid=$!
+$EVIF train --data "$DATA" --out "$RUN/no_enhance_motion" --stage 2 --init "$RUN/no_enhance/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) --no-enhance --motion-taps 7 $T
+wait "$full_pid"
+.venv/bin/python scripts/merge_checkpoints.py "$RUN/full_motion/stage2.pt" "$RUN/fusion_vis/stage3.pt" "$RUN/shipped/stage3.pt"
+$EVIF export --checkpoint "$RUN/shipped/stage3.pt" --out "$MODELS/evif_rt.ts"
+$EVIF export --checkpoint "$RUN/fusion_vis/stage3.pt" --out "$RUN/evif_rt_nomotion.ts"
 $EVIF export --checkpoint "$RUN/fusion_mi/stage3.pt" --out "$RUN/evif_rt_mipx.ts"
 $EVIF export --checkpoint "$RUN/fusion_ft/stage3.pt" --out "$RUN/evif_rt_sharp.ts"
 $EVIF export --checkpoint "$RUN/merged/stage3.pt" --out "$RUN/evif_rt_merged.ts"
-$EVIF export --checkpoint "$RUN/no_enhance/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts"
+$EVIF export --checkpoint "$RUN/no_enhance_motion/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts"
 $EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out "$RUN/evif_rt_ft.ts"
 mkdir -p "$MODELS" && cp "$RUN/frame_deblur.ts" "$MODELS/frame_deblur.ts"
 echo "fine-tuned; evaluate with: bash scripts/eval_rt.sh $DATA $RUN"

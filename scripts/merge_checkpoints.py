@@ -17,6 +17,8 @@ from evif_ros.errors import EvifError, InputFileError
 from evif_ros.model.train import load_checkpoint
 
 TASK_NETWORKS = ("recon.", "deblur.")
+# settings of the task networks without weights of their own: TASKS' value is kept
+TASK_SETTINGS = ("motion_taps",)
 
 
 def main() -> None:
@@ -30,12 +32,15 @@ def main() -> None:
 
 def merge(tasks: Path, fusion: Path, out: Path) -> None:
     t, f = load_checkpoint(tasks), load_checkpoint(fusion)  # tensors and plain data only
-    if t["config"] != f["config"]:
+    def weighted(cfg: dict) -> dict:
+        return {k: v for k, v in cfg.items() if k not in TASK_SETTINGS}
+    if weighted(t["config"]) != weighted(f["config"]):
         raise InputFileError(f"{tasks}: another model configuration than {fusion}'s")
     model = {k: (t["model"][k] if k.startswith(TASK_NETWORKS) else v)
              for k, v in f["model"].items()}
+    config = {**f["config"], **{k: t["config"][k] for k in TASK_SETTINGS if k in t["config"]}}
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model, "iter": f["iter"], "config": f["config"], "stage": 3}, out)
+    torch.save({"model": model, "iter": f["iter"], "config": config, "stage": 3}, out)
     print(f"wrote {out}: task networks of {tasks}, the rest of {fusion}")
 
 

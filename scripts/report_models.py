@@ -15,7 +15,7 @@ SPLITS = {"test_pairs": "RoadScene test images", "test_proc": "procedural (unsee
 METRICS = ("CE", "EN", "MI", "AG", "SSIM", "Q_CB")
 # the rows that are whole model files, by the name of their benchmark JSON (RUN/bench/)
 BENCHED = {"evif_rt.ts (shipped, size rt2)": "evif_rt",
-           "evif_rt1: size rt, full resolution (shipped before)": "evif_rt1",
+           "evif_rt1: size rt, full resolution (shipped earlier)": "evif_rt1",
            "evif_lite.ts": "evif_lite", "evif_gpu.ts": "evif_gpu"}
 
 
@@ -32,11 +32,13 @@ def main() -> None:
         if full is None:
             continue
         rows = {"evif_rt.ts (shipped, size rt2)": full}
-        for suffix, name in (("rt1", "evif_rt1: size rt, full resolution (shipped before)"),
-                             ("mipx", "evif_rt, fusion fine-tuned with intensity MI, "
-                                      "SSIM symmetric (shipped before)"),
-                             ("sharp", "evif_rt, fusion fine-tuned without the "
-                                       "intensity-MI term (shipped before that)"),
+        for suffix, name in (("nomotion", "evif_rt without the motion deconvolution "
+                                          "(shipped before)"),
+                             ("rt1", "evif_rt1: size rt, full resolution (shipped earlier)"),
+                             ("mipx", "evif_rt without the motion deconvolution, fusion "
+                                      "fine-tuned with intensity MI, SSIM symmetric"),
+                             ("sharp", "evif_rt without the motion deconvolution, fusion "
+                                       "fine-tuned without the intensity-MI term"),
                              ("merged", "evif_rt, the base's fusion not fine-tuned"),
                              ("base", "evif_rt base (before fine-tuning on sequences at "
                                       "motion scale 3)"),

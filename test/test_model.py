@@ -38,6 +38,8 @@ TINY_RT = config_for("rt", sub_windows=3, recon_base=4, deblur_base=4, fusion_ba
                      fusion_dim=16)
 TINY_RT2 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
                       fusion_dim=16)
+TINY_RT2_MOTION = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                             fusion_dim=16, motion_taps=7)
 
 
 # lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
@@ -45,7 +47,8 @@ TINY_RT2 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_
 # rt2: the same at half resolution, so the bottleneck is 1/16 of that grid
 @pytest.mark.parametrize("cfg, n_state, state_hw", [(TINY, 6, (132, 176)),
                                                     (TINY_RT, 2, (34, 44)),
-                                                    (TINY_RT2, 2, (17, 22))])
+                                                    (TINY_RT2, 2, (17, 22)),
+                                                    (TINY_RT2_MOTION, 2, (17, 22))])
 def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager(cfg, n_state, state_hw):
     torch.manual_seed(1)
     model = EvifPipeline(cfg).eval()
@@ -177,7 +180,10 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
     assert main(base + ["--stage", "1", "--iters", "3"]) == 0  # resumes at 2
     rows = (run / "stage1.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
-    assert main(base + ["--stage", "2", "--iters", "1", "--init", str(run / "stage1.pt")]) == 0
+    # stage 2 with the motion deconvolution in front of the deblurring network; later
+    # stages and the exported file keep it
+    assert main(base + ["--stage", "2", "--iters", "1", "--init", str(run / "stage1.pt"),
+                        "--motion-taps", "7"]) == 0
     # stage 3 as the shipped recipe's last step: fusion alone, with the intensity-MI term
     # and its visible side weighted more, the weights by name
     assert main(base + ["--stage", "3", "--iters", "1", "--init", str(run / "stage2.pt"),
@@ -194,7 +200,9 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
         "import json, sys, torch\n"
         "extra = {'evif.json': ''}\n"
         f"m = torch.jit.load({str(out)!r}, _extra_files=extra)\n"
-        "k = json.loads(extra['evif.json'])['config']['sub_windows']\n"
+        "cfg = json.loads(extra['evif.json'])['config']\n"
+        "k = cfg['sub_windows']\n"
+        "assert cfg['motion_taps'] == 7\n"
         "f, d, v, s = m(torch.rand(1,1,30,40)*100, torch.rand(1,10,30,40), "
         "torch.rand(1,k,10,30,40), [])\n"
         "assert f.shape == (1,1,30,40) and len(s) == 6\n"

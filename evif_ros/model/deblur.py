@@ -26,6 +26,7 @@ from evif_ros.model.layers import (
     to_blocks,
     up2x,
 )
+from evif_ros.model.motion import MotionDeconv
 
 
 def event_gate(voxel: Tensor, radius: int = 2) -> Tensor:
@@ -88,8 +89,12 @@ class DeblurNet(nn.Module):
 
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
-                 shuffle: int = 1):
+                 shuffle: int = 1, motion_taps: int = 0):
         super().__init__()
+        # motion_taps > 0: the frame is first deconvolved with the exposure's global motion
+        # (MotionDeconv, no weights) near events; the network refines that frame
+        self.use_motion = motion_taps > 0
+        self.motion = MotionDeconv(max(motion_taps, 1))
         c1, c2 = base, base * 2
         # shuffle s > 1: both branches run at 1/s resolution on s x s pixel blocks stacked
         # as channels; the residual returns through a pixel shuffle (ESPCN)
@@ -123,6 +128,9 @@ class DeblurNet(nn.Module):
 
     def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
                 ) -> Tuple[Tensor, Tensor]:
+        gate = event_gate(voxel)
+        if self.use_motion:
+            ir = ir + gate * (self.motion(ir, voxel)[0] - ir)
         i1 = self.img_head(to_blocks(ir, self.shuffle))
         e1 = self.ev_head(to_blocks(voxel, self.shuffle))
         i1 = i1 + self.fuse1(i1, e1) + self.mix1(torch.cat([i1, e1], 1))
@@ -140,4 +148,4 @@ class DeblurNet(nn.Module):
             x = self.refine(self.up1(up2x(x)) + i1)
         # residual, only near events: without a brightness change nothing moved during the
         # exposure, so there is no motion blur to remove and the frame passes unchanged
-        return ir + from_blocks(self.out(x), self.shuffle) * event_gate(voxel), x
+        return ir + from_blocks(self.out(x), self.shuffle) * gate, x

@@ -55,6 +55,10 @@ class EvifConfig:
     # (pixel unshuffle) and return their images through a pixel shuffle (ESPCN); the
     # fusion patch is then in half-resolution pixels
     scale: int = 1
+    # > 0: the IR frame is deconvolved with the exposure's global motion, estimated from
+    # its events, before the deblurring network (evif_ros.model.motion); the value is the
+    # number of sharp frames the blur model averages (the paper's blur: 7); 0: off
+    motion_taps: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +109,8 @@ class EvifPipeline(nn.Module):
                               shuffle=cfg.scale)
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
-                                conv_first=cfg.conv_first, shuffle=cfg.scale)
+                                conv_first=cfg.conv_first, shuffle=cfg.scale,
+                                motion_taps=cfg.motion_taps)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)

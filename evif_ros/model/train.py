@@ -13,7 +13,7 @@ import csv
 import math
 import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -63,6 +63,10 @@ class TrainArgs:
     time_limit_min: float = 0.0  # stop (with a checkpoint to resume from) after this long
     fusion: str = "paper"  # stage-3 objective, one of FUSION_OBJECTIVES
     fusion_weights: tuple[float, ...] | None = None  # overrides the objective's weights
+    # the IR blur model's frame count for the event-guided motion deconvolution before the
+    # deblurring network (EvifConfig.motion_taps; 0 = off); None keeps the size's or the
+    # --init checkpoint's setting
+    motion_taps: int | None = None
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -201,7 +205,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             # the deblurring network starts fresh (near the identity); only the
             # reconstruction network carries over from stage 1
             recon = model.recon.state_dict()
-            cfg = config_for(cfg.size, enhance=args.enhance)
+            cfg = config_for(cfg.size, enhance=args.enhance, motion_taps=cfg.motion_taps)
             model = EvifPipeline(cfg)
             model.recon.load_state_dict(recon)
         # otherwise stage 3 continues from stage 2, or a stage from its own stage's
@@ -215,6 +219,12 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
                               "checkpoint> (progressive training)")
         cfg = config_for(args.size, enhance=args.enhance)
         model = EvifPipeline(cfg)
+    if args.motion_taps is not None and args.motion_taps != cfg.motion_taps and start == 0:
+        # the motion deconvolution has no weights: the same weights, another front end
+        cfg = replace(cfg, motion_taps=args.motion_taps)
+        weights = model.state_dict()
+        model = EvifPipeline(cfg)
+        model.load_state_dict(weights)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
