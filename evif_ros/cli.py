@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from evif_ros.errors import EvifError
+from evif_ros.errors import ConfigError, EvifError
 
 # literal so that building the parser does not import torch; test_model checks them
 # against evif_ros.model.pipeline.SIZES, evif_ros.model.train.FUSION_OBJECTIVES and
@@ -178,7 +178,9 @@ def _export(args: argparse.Namespace) -> None:
     from evif_ros.model.export import export, rescript
 
     if args.checkpoint:
-        info = export(Path(args.checkpoint), Path(args.out))
+        info = export(Path(args.checkpoint), Path(args.out), motion_curved=args.motion_curved)
+    elif args.motion_curved:
+        raise ConfigError("--motion-curved needs --checkpoint (a file keeps its own setting)")
     else:
         info = rescript(Path(args.model), Path(args.out))
     print(f"wrote {args.out}: {info['parameters']} parameters, {info['bytes'] / 1e6:.1f} MB; "
@@ -453,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="an exported file: script its weights again with this "
                      "code, metadata kept (files an older torch cannot load)")
     p.add_argument("--out", required=True)
+    p.add_argument("--motion-curved", action="store_true",
+                   help="with --checkpoint of a model with the motion deconvolution "
+                        "(--motion-taps): deconvolve along a quadratic path through the "
+                        "time bins' shifts instead of one straight shift (no weights change)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("eval", help="Tables 1 and 2 of the paper on a test split, or "

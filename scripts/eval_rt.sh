@@ -25,6 +25,7 @@ one_split() {
   [ -f "$out/summary.json" ] || $EVIF eval --data "$DATA/$split" --out "$out" \
     --model "$MODELS/evif_rt.ts" --ablation "$MODELS/evif_rt_no_enhance.ts" \
     --frame-deblur "$MODELS/frame_deblur.ts" --quiet > /dev/null
+  compare "$split" "${out}_line" "$RUN/evif_rt_line.ts"  # motion: one straight shift
   compare "$split" "${out}_nomotion" "$RUN/evif_rt_nomotion.ts"  # without MotionDeconv
   compare "$split" "${out}_base" "$BASE/evif_rt_base.ts"
   compare "$split" "${out}_merged" "$RUN/evif_rt_merged.ts"

@@ -61,12 +61,15 @@ full_pid=$!
 $EVIF train --data "$DATA" --out "$RUN/no_enhance_motion" --stage 2 --init "$RUN/no_enhance/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) --no-enhance --motion-taps 7 $T
 wait "$full_pid"
 .venv/bin/python scripts/merge_checkpoints.py "$RUN/full_motion/stage2.pt" "$RUN/fusion_vis/stage3.pt" "$RUN/shipped/stage3.pt"
-$EVIF export --checkpoint "$RUN/shipped/stage3.pt" --out "$MODELS/evif_rt.ts"
+# exported with the deconvolution along a quadratic path through the time bins' shifts
+# (--motion-curved: no weights change; the straight shift the networks trained with beside)
+$EVIF export --checkpoint "$RUN/shipped/stage3.pt" --out "$MODELS/evif_rt.ts" --motion-curved
+$EVIF export --checkpoint "$RUN/shipped/stage3.pt" --out "$RUN/evif_rt_line.ts"
 $EVIF export --checkpoint "$RUN/fusion_vis/stage3.pt" --out "$RUN/evif_rt_nomotion.ts"
 $EVIF export --checkpoint "$RUN/fusion_mi/stage3.pt" --out "$RUN/evif_rt_mipx.ts"
 $EVIF export --checkpoint "$RUN/fusion_ft/stage3.pt" --out "$RUN/evif_rt_sharp.ts"
 $EVIF export --checkpoint "$RUN/merged/stage3.pt" --out "$RUN/evif_rt_merged.ts"
-$EVIF export --checkpoint "$RUN/no_enhance_motion/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts"
+$EVIF export --checkpoint "$RUN/no_enhance_motion/stage2.pt" --out "$MODELS/evif_rt_no_enhance.ts" --motion-curved
 $EVIF export --checkpoint "$RUN/no_mi/stage3.pt" --out "$RUN/evif_rt_ft.ts"
 mkdir -p "$MODELS" && cp "$RUN/frame_deblur.ts" "$MODELS/frame_deblur.ts"
 echo "fine-tuned; evaluate with: bash scripts/eval_rt.sh $DATA $RUN"

@@ -32,7 +32,9 @@ def main() -> None:
         if full is None:
             continue
         rows = {"evif_rt.ts (shipped, size rt2)": full}
-        for suffix, name in (("nomotion", "evif_rt without the motion deconvolution "
+        for suffix, name in (("line", "evif_rt with the motion deconvolution along one "
+                                      "straight shift (same weights)"),
+                             ("nomotion", "evif_rt without the motion deconvolution "
                                           "(shipped before)"),
                              ("rt1", "evif_rt1: size rt, full resolution (shipped earlier)"),
                              ("mipx", "evif_rt without the motion deconvolution, fusion "

@@ -262,3 +262,13 @@ def test_models_that_break_the_contract(tmp_path, sim_bag):
         res = run(["eval", "--bag", sim_bag, "--model", model, "--out", tmp_path / "e",
                    "--quiet"], timeout=300)
         assert_one_line(res, model, words)
+
+
+def test_export_options_that_do_not_apply(tmp_path):
+    """The curved motion path is a setting of a checkpoint's export; an exported file keeps
+    its own."""
+    out = tmp_path / "m.ts"
+    shipped = Path(__file__).resolve().parent.parent / "models" / "evif_rt.ts"
+    res = run(["export", "--model", shipped, "--out", out, "--motion-curved"])
+    assert_one_line(res, "--motion-curved", "--checkpoint")
+    assert not out.exists()

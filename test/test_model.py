@@ -195,14 +195,15 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
     assert 0.0 < float(terms["mi_px"]) < 2 * 5.0  # two MIs of 32-bin histograms
     assert 0.0 < float(terms["mi_px_vis"]) < float(terms["mi_px"])  # one of the two
     out = tmp_path / "m.ts"
-    assert main(["export", "--checkpoint", str(run / "stage3.pt"), "--out", str(out)]) == 0
+    assert main(["export", "--checkpoint", str(run / "stage3.pt"), "--out", str(out),
+                 "--motion-curved"]) == 0
     code = (
         "import json, sys, torch\n"
         "extra = {'evif.json': ''}\n"
         f"m = torch.jit.load({str(out)!r}, _extra_files=extra)\n"
         "cfg = json.loads(extra['evif.json'])['config']\n"
         "k = cfg['sub_windows']\n"
-        "assert cfg['motion_taps'] == 7\n"
+        "assert cfg['motion_taps'] == 7 and cfg['motion_curved'] is True\n"
         "f, d, v, s = m(torch.rand(1,1,30,40)*100, torch.rand(1,10,30,40), "
         "torch.rand(1,k,10,30,40), [])\n"
         "assert f.shape == (1,1,30,40) and len(s) == 6\n"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from evif_ros.core.model_file import load_exported
-from evif_ros.errors import InputFileError, reason
+from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters
 from evif_ros.model.train import model_from_checkpoint
 
@@ -58,8 +59,18 @@ def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
             "max_diff": diff}
 
 
-def export(checkpoint: Path, out: Path) -> dict:
+def export(checkpoint: Path, out: Path, motion_curved: bool = False) -> dict:
+    """``motion_curved``: switch the motion deconvolution's curved path on (it has no
+    weights, so the checkpoint's weights serve either path)."""
     model, cfg, ck = model_from_checkpoint(checkpoint)
+    if motion_curved:
+        if not cfg.motion_taps:
+            raise ConfigError(f"{checkpoint}: --motion-curved needs a model trained with "
+                              "the motion deconvolution (evif train --motion-taps N)")
+        cfg = replace(cfg, motion_curved=True)
+        weights = model.state_dict()
+        model = EvifPipeline(cfg)
+        model.load_state_dict(weights)
     return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
 
 

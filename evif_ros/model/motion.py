@@ -72,6 +72,63 @@ def blur_response(d: Tensor, h: int, w: int, taps: int) -> Tensor:
     return resp / taps
 
 
+def path_response(pos: Tensor, h: int, w: int) -> Tensor:
+    """(B, T, 2) positions (dy, dx; px) of T equally weighted copies -> (B, h, w//2+1)
+    complex frequency response (``rfft2`` layout) of their average."""
+    fy = torch.fft.fftfreq(h, device=pos.device).view(1, 1, h, 1)
+    fx = torch.fft.rfftfreq(w, device=pos.device).view(1, 1, 1, w // 2 + 1)
+    phase = -2.0 * math.pi * (pos[:, :, 0].view(pos.shape[0], -1, 1, 1) * fy
+                              + pos[:, :, 1].view(pos.shape[0], -1, 1, 1) * fx)
+    return torch.complex(torch.cos(phase), torch.sin(phase)).mean(1)
+
+
+def bin_shifts(activity: Tensor, reach: int) -> Tensor:
+    """(B, N, h, w) event activity in N time bins -> (B, N, 2): how far each bin's content
+    lies from the middle bin's (pixels of this grid, within ``reach``), by the peak of
+    their cross-correlation, refined by a parabola through its neighbours."""
+    b, n, h, w = activity.shape
+    r = min(reach, (h - 1) // 2, (w - 1) // 2)
+    a = activity - activity.mean((2, 3), keepdim=True)
+    spec = torch.fft.rfft2(a)
+    corr = torch.fft.irfft2(spec[:, n // 2:n // 2 + 1].conj() * spec, s=(h, w))
+    side = 2 * r + 1  # shifts -r..r, shift 0 at index r
+    c = torch.roll(corr, shifts=(r, r), dims=(2, 3))[:, :, :side, :side].reshape(b, n, -1)
+    i = torch.argmax(c, 2)
+    y, x = torch.div(i, side, rounding_mode="floor"), torch.remainder(i, side)
+    c0 = _at(c, y, x, side)
+    dy = _vertex(_at(c, y - 1, x, side), c0, _at(c, y + 1, x, side), (y > 0) & (y < side - 1))
+    dx = _vertex(_at(c, y, x - 1, side), c0, _at(c, y, x + 1, side), (x > 0) & (x < side - 1))
+    return torch.stack([y.to(a.dtype) - r + dy, x.to(a.dtype) - r + dx], 2)
+
+
+def _at(c: Tensor, y: Tensor, x: Tensor, side: int) -> Tensor:
+    """(B, N, side*side) maps at per-map positions (B, N) (clamped to the map)."""
+    return c.gather(2, (y.clamp(0, side - 1) * side + x.clamp(0, side - 1)).unsqueeze(2)
+                    ).squeeze(2)
+
+
+def _vertex(lo: Tensor, mid: Tensor, hi: Tensor, inner: Tensor) -> Tensor:
+    """Offset (-0.5..0.5) of the vertex of the parabola through three equally spaced
+    samples around a maximum; 0 at the map's edge or where they do not curve down."""
+    den = lo - 2.0 * mid + hi
+    off = torch.where(den < 0, 0.5 * (lo - hi) / torch.where(den < 0, den, -torch.ones_like(den)),
+                      torch.zeros_like(den))
+    return torch.where(inner, off.clamp(-0.5, 0.5), torch.zeros_like(off))
+
+
+def quadratic_path(shifts: Tensor, taps: int) -> Tensor:
+    """(B, N, 2) positions at the N bin centres -> (B, taps, 2) at the taps' centres, on
+    ``p(t) = v t + a t^2`` (t: time from mid-exposure in exposures) fitted by least
+    squares: smooths what noise puts into single bins' shifts."""
+    n = shifts.shape[1]
+    t = (torch.arange(n, device=shifts.device, dtype=shifts.dtype) + 0.5) / n - 0.5
+    design = torch.stack([t, t * t], 1)  # (N, 2)
+    fit = torch.linalg.solve(design.t() @ design, design.t())  # (2, N)
+    coef = torch.matmul(fit, shifts)  # (B, 2, 2)
+    ti = (torch.arange(taps, device=shifts.device, dtype=shifts.dtype) + 0.5) / taps - 0.5
+    return torch.matmul(torch.stack([ti, ti * ti], 1), coef)
+
+
 class MotionDeconv(nn.Module):
     """``forward(ir (B,1,H,W) in [0,1], voxel (B,2*bins,H,W)) -> (ir', d)``.
 
@@ -82,9 +139,15 @@ class MotionDeconv(nn.Module):
     """
 
     def __init__(self, taps: int = 7, lam: float = 0.3, max_px: float = 30.0,
-                 bins: int = 5, pool: int = 2, step: float = 0.25, pad: int = 16):
+                 bins: int = 5, pool: int = 2, step: float = 0.25, pad: int = 16,
+                 curved: bool = False, bin_reach_px: float = 40.0):
         super().__init__()
         self.taps = taps
+        # curved: the blur follows a quadratic path through each time bin's shift from the
+        # middle bin (up to bin_reach_px), not one straight shift; any length is deconvolved
+        # (fast motion is rarely straight), unless the straight search finds no motion
+        self.curved = curved
+        self.bin_reach = math.ceil(bin_reach_px / pool)
         self.lam = lam  # weight of the gradient difference to the blurry frame
         self.max_px = max_px  # larger motion is left to the network (rarely linear)
         self.bins = bins
@@ -140,20 +203,29 @@ class MotionDeconv(nn.Module):
         p = min(self.pad, h - 1, w - 1)
         xp = F.pad(x, [p, p, p, p], mode="reflect")
         hp, wp = xp.shape[2], xp.shape[3]
-        k = blur_response(d, hp, wp, self.taps)
         fy = torch.fft.fftfreq(hp, device=x.device).view(hp, 1)
         fx = torch.fft.rfftfreq(wp, device=x.device).view(1, wp // 2 + 1)
         lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
         reg = self.lam * lap
-        # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
-        spec = torch.fft.rfft2(xp[:, 0]) * ((k + reg) / (k * k + reg))
+        if self.curved:
+            act = F.avg_pool2d(v[:, :self.bins] + v[:, self.bins:2 * self.bins], self.pool)
+            pos = quadratic_path(bin_shifts(act, self.bin_reach) * self.pool, self.taps)
+            k = path_response(pos, hp, wp)
+            # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B
+            spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
+            extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
+            move = (d.abs().amax(1) > 0).view(-1, 1, 1)
+        else:
+            k = blur_response(d, hp, wp, self.taps)
+            spec = torch.fft.rfft2(xp[:, 0]) * ((k + reg) / (k * k + reg))
+            extent = d.abs() * 0.5
+            move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
-        # kept away from the border (half the blur), within the allowed motion
+        # kept away from the border, where the blur mixed in the unseen outside
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
         cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
-        my = (d[:, 0].abs() * 0.5 + 2.0).view(-1, 1, 1)
-        mx = (d[:, 1].abs() * 0.5 + 2.0).view(-1, 1, 1)
+        my = (extent[:, 0] + 2.0).view(-1, 1, 1)
+        mx = (extent[:, 1] + 2.0).view(-1, 1, 1)
         inside = (rows >= my) & (rows < h - my) & (cols >= mx) & (cols < w - mx)
-        small = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
-        keep = (inside & small).unsqueeze(1).to(x.dtype)
+        keep = (inside & move).unsqueeze(1).to(x.dtype)
         return (x + keep * (sharp - x)).to(ir.dtype), d

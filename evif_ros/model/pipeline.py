@@ -59,6 +59,9 @@ class EvifConfig:
     # its events, before the deblurring network (evif_ros.model.motion); the value is the
     # number of sharp frames the blur model averages (the paper's blur: 7); 0: off
     motion_taps: int = 0
+    # with motion_taps: the blur along a quadratic path through the shifts of the exposure's
+    # time bins (curved or accelerating motion) instead of one straight shift
+    motion_curved: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,7 +113,7 @@ class EvifPipeline(nn.Module):
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,
-                                motion_taps=cfg.motion_taps)
+                                motion_taps=cfg.motion_taps, motion_curved=cfg.motion_curved)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)
