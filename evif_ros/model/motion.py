@@ -7,8 +7,10 @@ then deconvolved with the blur kernel of ``d`` (the average of ``taps`` equally 
 copies: the paper's blur averages 7 sharp frames), regularised towards the blurry frame,
 away from the frame border, where the blur mixes in the unseen outside. The deblurring
 network (``DeblurNet``) keeps the result only near events, where something moved, and
-refines it. Motion that is not one global shift (objects, roll, the curved paths of
-`fast`) is left to the network: larger than ``max_px`` it skips this step.
+refines it. Straight, a shift larger than ``max_px`` is left to the network (fast motion
+is rarely straight). ``curved`` (the shipped file): the blur follows a quadratic path
+through each time bin's shift from the middle bin, at any length. Objects that move on
+their own are left to the network either way.
 """
 
 from __future__ import annotations
@@ -132,10 +134,11 @@ def quadratic_path(shifts: Tensor, taps: int) -> Tensor:
 class MotionDeconv(nn.Module):
     """``forward(ir (B,1,H,W) in [0,1], voxel (B,2*bins,H,W)) -> (ir', d)``.
 
-    ``ir'``: the frame deconvolved inside the border margin when the motion is at most
-    ``max_px``, else ``ir``; ``d``: (B, 2) displacement over the exposure in px (dy, dx;
-    its sign is immaterial, the kernel is symmetric). ``voxel``: ``[ON bins, OFF bins]``
-    (``polarity_voxel_grid``), counts or any monotone map of them (the network's log1p).
+    ``ir'``: the frame deconvolved inside the border margin where it moved (straight: at
+    most ``max_px``), else ``ir``; ``d``: (B, 2) the straight search's displacement over
+    the exposure in px (dy, dx; its sign is immaterial, that kernel is symmetric).
+    ``voxel``: ``[ON bins, OFF bins]`` (``polarity_voxel_grid``), counts or any monotone
+    map of them (the network's log1p).
     """
 
     def __init__(self, taps: int = 7, lam: float = 0.3, max_px: float = 30.0,
