@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from evif_ros.core.model_file import load_exported
 from evif_ros.errors import ConfigError, InputFileError, reason
-from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters
+from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters, with_settings
 from evif_ros.model.train import model_from_checkpoint
 
 CONTRACT = ("forward(ir (B,1,H,W) raw counts on the event-camera grid, exposure_voxel "
@@ -67,10 +66,7 @@ def export(checkpoint: Path, out: Path, motion_curved: bool = False) -> dict:
         if not cfg.motion_taps:
             raise ConfigError(f"{checkpoint}: --motion-curved needs a model trained with "
                               "the motion deconvolution (evif train --motion-taps N)")
-        cfg = replace(cfg, motion_curved=True)
-        weights = model.state_dict()
-        model = EvifPipeline(cfg)
-        model.load_state_dict(weights)
+        model, cfg = with_settings(model, cfg, motion_curved=True)
     return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
 
 

@@ -23,21 +23,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def contrast_correlations(activity: Tensor) -> Tensor:
-    """(B, N, h, w) event activity in N time bins -> (B, N-1, h, w): ``G_m(s)``, the sum
-    over bins k of the circular cross-correlation ``sum_x A_k(x) A_{k+m}(x + s)``.
+def centred_spectrum(activity: Tensor) -> Tensor:
+    """(B, N, h, w) event activity in N time bins -> its ``rfft2`` without each bin's mean,
+    the input of every correlation below."""
+    # without each bin's mean the correlations carry a constant (any shift alike); the
+    # per-pixel mean over time is kept: subtracting it too left mostly noise to align in
+    # frames that hardly moved (d of 15 px found in still scenes). What fires at a
+    # constant rate (hot pixels) therefore favours no motion, the safe side.
+    return torch.fft.rfft2(activity - activity.mean((2, 3), keepdim=True))
+
+
+def contrast_correlations(spec: Tensor, h: int, w: int) -> Tensor:
+    """``centred_spectrum`` of N bins of an h x w grid -> (B, N-1, h, w): ``G_m(s)``, the
+    sum over bins k of the circular cross-correlation ``sum_x A_k(x) A_{k+m}(x + s)``.
 
     The variance of the bins moved by ``d * tau_k`` and summed is
     ``const + 2 sum_m G_m(d m / N)`` (tau_k: bin centres in exposure units), so one FFT
     per bin and one inverse per lag score every candidate ``d`` by interpolation.
     """
-    n, h, w = activity.shape[1], activity.shape[2], activity.shape[3]
-    # without each bin's mean the correlations carry a constant (any d alike); the
-    # per-pixel mean over time is kept: subtracting it too left mostly noise to align in
-    # frames that hardly moved (d of 15 px found in still scenes). What fires at a
-    # constant rate (hot pixels) therefore favours d = 0, the safe side.
-    a = activity - activity.mean((2, 3), keepdim=True)
-    spec = torch.fft.rfft2(a)
+    n = spec.shape[1]
     lags = [torch.fft.irfft2((spec[:, :n - m].conj() * spec[:, m:]).sum(1), s=(h, w))
             for m in range(1, n)]
     return torch.stack(lags, 1)
@@ -61,17 +65,11 @@ def sample_circular(maps: Tensor, y: Tensor, x: Tensor) -> Tensor:
     return out
 
 
-def blur_response(d: Tensor, h: int, w: int, taps: int) -> Tensor:
-    """(B, 2) displacements (dy, dx; px) -> (B, h, w//2+1) frequency response (``rfft2``
-    layout) of the average of ``taps`` copies moved by ``(i - (taps-1)/2) / taps * d``.
-    The copies lie symmetrically about 0, so the response is real: a sum of cosines."""
-    fy = torch.fft.fftfreq(h, device=d.device).view(1, h, 1)
-    fx = torch.fft.rfftfreq(w, device=d.device).view(1, 1, w // 2 + 1)
-    phase = 2.0 * math.pi * (d[:, 0].view(-1, 1, 1) * fy + d[:, 1].view(-1, 1, 1) * fx)
-    resp = torch.zeros_like(phase)
-    for i in range(taps):
-        resp = resp + torch.cos(phase * ((i - (taps - 1) / 2) / taps))
-    return resp / taps
+def straight_path(d: Tensor, taps: int) -> Tensor:
+    """(B, 2) displacements over the exposure (px) -> (B, taps, 2): the copies at
+    ``(i - (taps-1)/2) / taps * d``, evenly spread about mid-exposure."""
+    frac = (torch.arange(taps, device=d.device, dtype=d.dtype) - (taps - 1) / 2) / taps
+    return frac.view(1, -1, 1) * d.unsqueeze(1)
 
 
 def path_response(pos: Tensor, h: int, w: int) -> Tensor:
@@ -84,14 +82,12 @@ def path_response(pos: Tensor, h: int, w: int) -> Tensor:
     return torch.complex(torch.cos(phase), torch.sin(phase)).mean(1)
 
 
-def bin_shifts(activity: Tensor, reach: int) -> Tensor:
-    """(B, N, h, w) event activity in N time bins -> (B, N, 2): how far each bin's content
-    lies from the middle bin's (pixels of this grid, within ``reach``), by the peak of
-    their cross-correlation, refined by a parabola through its neighbours."""
-    b, n, h, w = activity.shape
+def bin_shifts(spec: Tensor, h: int, w: int, reach: int) -> Tensor:
+    """``centred_spectrum`` of N bins of an h x w grid -> (B, N, 2): how far each bin's
+    content lies from the middle bin's (pixels of this grid, within ``reach``), by the
+    peak of their cross-correlation, refined by a parabola through its neighbours."""
+    b, n = spec.shape[0], spec.shape[1]
     r = min(reach, (h - 1) // 2, (w - 1) // 2)
-    a = activity - activity.mean((2, 3), keepdim=True)
-    spec = torch.fft.rfft2(a)
     corr = torch.fft.irfft2(spec[:, n // 2:n // 2 + 1].conj() * spec, s=(h, w))
     side = 2 * r + 1  # shifts -r..r, shift 0 at index r
     c = torch.roll(corr, shifts=(r, r), dims=(2, 3))[:, :, :side, :side].reshape(b, n, -1)
@@ -100,7 +96,7 @@ def bin_shifts(activity: Tensor, reach: int) -> Tensor:
     c0 = _at(c, y, x, side)
     dy = _vertex(_at(c, y - 1, x, side), c0, _at(c, y + 1, x, side), (y > 0) & (y < side - 1))
     dx = _vertex(_at(c, y, x - 1, side), c0, _at(c, y, x + 1, side), (x > 0) & (x < side - 1))
-    return torch.stack([y.to(a.dtype) - r + dy, x.to(a.dtype) - r + dx], 2)
+    return torch.stack([y.to(c.dtype) - r + dy, x.to(c.dtype) - r + dx], 2)
 
 
 def _at(c: Tensor, y: Tensor, x: Tensor, side: int) -> Tensor:
@@ -168,19 +164,27 @@ class MotionDeconv(nn.Module):
         """All (y, x) pairs of ``ticks`` -> (N*N, 2)."""
         return torch.stack(torch.meshgrid(ticks, ticks, indexing="ij"), -1).reshape(-1, 2)
 
+    def activity(self, voxel: Tensor) -> Tensor:
+        """(B, 2*bins, H, W) -> (B, bins, H/pool, W/pool): events per bin, both polarities."""
+        return F.avg_pool2d(voxel[:, :self.bins] + voxel[:, self.bins:2 * self.bins],
+                            self.pool)
+
     def displacement(self, voxel: Tensor) -> Tensor:
         """(B, 2*bins, H, W) -> (B, 2) displacement over the exposure (px)."""
-        act = voxel[:, :self.bins] + voxel[:, self.bins:2 * self.bins]
-        act = F.avg_pool2d(act, self.pool)
-        g = contrast_correlations(act)
+        act = self.activity(voxel)
+        return self.search(centred_spectrum(act), act.shape[2], act.shape[3])
+
+    def search(self, spec: Tensor, h: int, w: int) -> Tensor:
+        """``centred_spectrum`` of the pooled bins -> (B, 2) displacement (px)."""
+        g = contrast_correlations(spec, h, w)
         b = g.shape[0]
-        lag = (torch.arange(1, self.bins, device=voxel.device, dtype=act.dtype)
+        lag = (torch.arange(1, self.bins, device=g.device, dtype=g.dtype)
                / self.bins).view(1, -1, 1)
-        coarse = self.grid(torch.arange(-self.reach, self.reach + 1, device=voxel.device,
-                                        dtype=act.dtype)).unsqueeze(0).expand(b, -1, -1)
-        fine = self.grid(torch.arange(-1.0, 1.0 + 1e-6, self.step, device=voxel.device,
-                                      dtype=act.dtype)).unsqueeze(0)
-        best = torch.zeros(b, 1, 2, device=voxel.device, dtype=act.dtype)  # kept unless beaten
+        coarse = self.grid(torch.arange(-self.reach, self.reach + 1, device=g.device,
+                                        dtype=g.dtype)).unsqueeze(0).expand(b, -1, -1)
+        fine = self.grid(torch.arange(-1.0, 1.0 + 1e-6, self.step, device=g.device,
+                                      dtype=g.dtype)).unsqueeze(0)
+        best = torch.zeros(b, 1, 2, device=g.device, dtype=g.dtype)  # kept unless beaten
         top = self.score(g, best, lag)[:, 0]
         for stage in range(2):
             cands = coarse if stage == 0 else best + fine
@@ -200,8 +204,9 @@ class MotionDeconv(nn.Module):
 
     def forward(self, ir: Tensor, voxel: Tensor) -> Tuple[Tensor, Tensor]:
         x = ir.float()
-        v = voxel.float()
-        d = self.displacement(v)
+        act = self.activity(voxel.float())
+        spec_ev = centred_spectrum(act)
+        d = self.search(spec_ev, act.shape[2], act.shape[3])
         h, w = x.shape[2], x.shape[3]
         p = min(self.pad, h - 1, w - 1)
         xp = F.pad(x, [p, p, p, p], mode="reflect")
@@ -211,18 +216,17 @@ class MotionDeconv(nn.Module):
         lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
         reg = self.lam * lap
         if self.curved:
-            act = F.avg_pool2d(v[:, :self.bins] + v[:, self.bins:2 * self.bins], self.pool)
-            pos = quadratic_path(bin_shifts(act, self.bin_reach) * self.pool, self.taps)
-            k = path_response(pos, hp, wp)
-            # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B
-            spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
+            shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
+            pos = quadratic_path(shifts * self.pool, self.taps)
             extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
             move = (d.abs().amax(1) > 0).view(-1, 1, 1)
         else:
-            k = blur_response(d, hp, wp, self.taps)
-            spec = torch.fft.rfft2(xp[:, 0]) * ((k + reg) / (k * k + reg))
+            pos = straight_path(d, self.taps)
             extent = d.abs() * 0.5
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
+        k = path_response(pos, hp, wp)
+        # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
+        spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)

@@ -215,6 +215,15 @@ def quantile(flat: Tensor, q: float) -> Tensor:
     return lower + (pos - i) * (upper - lower)
 
 
+def with_settings(model: EvifPipeline, cfg: EvifConfig, **changes
+                  ) -> tuple[EvifPipeline, EvifConfig]:
+    """The same weights under other settings that own none (the motion deconvolution's)."""
+    cfg = replace(cfg, **changes)
+    rebuilt = EvifPipeline(cfg)
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt, cfg
+
+
 def build(cfg: EvifConfig) -> EvifPipeline:
     return EvifPipeline(cfg)
 

@@ -13,7 +13,7 @@ import csv
 import math
 import pickle
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ from evif_ros.model.losses import (
     psnr_loss,
     ssim,
 )
-from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for
+from evif_ros.model.pipeline import EvifConfig, EvifPipeline, config_for, with_settings
 from evif_ros.paths import output_dir
 
 DEBLUR_WEIGHT = 0.01  # per dB of deblurring PSNR, against the L2 of the reconstruction
@@ -221,10 +221,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         model = EvifPipeline(cfg)
     if args.motion_taps is not None and args.motion_taps != cfg.motion_taps and start == 0:
         # the motion deconvolution has no weights: the same weights, another front end
-        cfg = replace(cfg, motion_taps=args.motion_taps)
-        weights = model.state_dict()
-        model = EvifPipeline(cfg)
-        model.load_state_dict(weights)
+        model, cfg = with_settings(model, cfg, motion_taps=args.motion_taps)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
