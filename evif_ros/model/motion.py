@@ -65,11 +65,19 @@ def sample_circular(maps: Tensor, y: Tensor, x: Tensor) -> Tensor:
     return out
 
 
-def straight_path(d: Tensor, taps: int) -> Tensor:
-    """(B, 2) displacements over the exposure (px) -> (B, taps, 2): the copies at
-    ``(i - (taps-1)/2) / taps * d``, evenly spread about mid-exposure."""
-    frac = (torch.arange(taps, device=d.device, dtype=d.dtype) - (taps - 1) / 2) / taps
-    return frac.view(1, -1, 1) * d.unsqueeze(1)
+def blur_response(d: Tensor, h: int, w: int, taps: int) -> Tensor:
+    """(B, 2) displacements (dy, dx; px) -> (B, h, w//2+1) frequency response (``rfft2``
+    layout) of the average of ``taps`` copies moved by ``(i - (taps-1)/2) / taps * d``.
+    The copies lie symmetrically about 0, so the response is real, a sum of cosines: half
+    the work of :func:`path_response` on the same copies (about 10 vs 20 ms per frame with the
+    deconvolution, one thread)."""
+    fy = torch.fft.fftfreq(h, device=d.device).view(1, h, 1)
+    fx = torch.fft.rfftfreq(w, device=d.device).view(1, 1, w // 2 + 1)
+    phase = 2.0 * math.pi * (d[:, 0].view(-1, 1, 1) * fy + d[:, 1].view(-1, 1, 1) * fx)
+    resp = torch.zeros_like(phase)
+    for i in range(taps):
+        resp = resp + torch.cos(phase * ((i - (taps - 1) / 2) / taps))
+    return resp / taps
 
 
 def path_response(pos: Tensor, h: int, w: int) -> Tensor:
@@ -215,18 +223,19 @@ class MotionDeconv(nn.Module):
         fx = torch.fft.rfftfreq(wp, device=x.device).view(1, wp // 2 + 1)
         lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
         reg = self.lam * lap
+        # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
         if self.curved:
             shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
             pos = quadratic_path(shifts * self.pool, self.taps)
+            k = path_response(pos, hp, wp)
+            spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
             extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
             move = (d.abs().amax(1) > 0).view(-1, 1, 1)
         else:
-            pos = straight_path(d, self.taps)
+            k = blur_response(d, hp, wp, self.taps)
+            spec = torch.fft.rfft2(xp[:, 0]) * ((k + reg) / (k * k + reg))
             extent = d.abs() * 0.5
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
-        k = path_response(pos, hp, wp)
-        # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
-        spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
