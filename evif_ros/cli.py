@@ -158,7 +158,7 @@ def _train(args: argparse.Namespace) -> None:
                            decay_from=args.decay_from, device=args.device,
                            workers=args.workers, time_limit_min=args.time_limit,
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
-                           motion_taps=args.motion_taps),
+                           motion_taps=args.motion_taps, motion_curved=args.motion_curved),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -434,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "its events) before the deblurring network, modelling the blur as "
                         "the average of N sharp frames (the paper's: 7); 0: off (default: "
                         "the size's or the --init checkpoint's setting)")
+    p.add_argument("--motion-curved", action="store_true",
+                   help="with the motion deconvolution: along a quadratic path through the "
+                        "time bins' shifts instead of one straight shift (default: the "
+                        "--init checkpoint's setting)")
     p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)

@@ -272,3 +272,12 @@ def test_export_options_that_do_not_apply(tmp_path):
     res = run(["export", "--model", shipped, "--out", out, "--motion-curved"])
     assert_one_line(res, "--motion-curved", "--checkpoint")
     assert not out.exists()
+
+
+def test_curved_motion_without_the_deconvolution(tmp_path):
+    """Training the curved path needs the motion deconvolution it bends; refused before any
+    data is read or checkpoint written."""
+    res = run(["train", "--data", tmp_path, "--out", tmp_path / "run", "--stage", "1",
+               "--size", "lite", "--iters", "1", "--motion-curved"])
+    assert_one_line(res, "--motion-curved", "--motion-taps")
+    assert not (tmp_path / "run" / "stage1.pt").exists()

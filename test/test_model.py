@@ -186,10 +186,15 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
                         "--motion-taps", "7"]) == 0
     # stage 3 as the shipped recipe's last step: fusion alone, with the intensity-MI term
     # and its visible side weighted more, the weights by name
+    # and trains on with the deconvolution along the time bins' curved path
     assert main(base + ["--stage", "3", "--iters", "1", "--init", str(run / "stage2.pt"),
                         "--fusion", "salient", "--fusion-weights",
                         "ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75",
-                        "--freeze-tasks", "--no-mi"]) == 0
+                        "--freeze-tasks", "--no-mi", "--motion-curved"]) == 0
+    from evif_ros.model.train import model_from_checkpoint
+    cfg2, cfg3 = (model_from_checkpoint(run / f"stage{i}.pt")[1] for i in (2, 3))
+    assert (cfg2.motion_taps, cfg2.motion_curved) == (7, False)
+    assert (cfg3.motion_taps, cfg3.motion_curved) == (7, True)
     header, row = (run / "stage3.csv").read_text().strip().splitlines()
     terms = dict(zip(header.split(","), row.split(",")))
     assert 0.0 < float(terms["mi_px"]) < 2 * 5.0  # two MIs of 32-bin histograms

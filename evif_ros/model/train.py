@@ -67,6 +67,9 @@ class TrainArgs:
     # deblurring network (EvifConfig.motion_taps; 0 = off); None keeps the size's or the
     # --init checkpoint's setting
     motion_taps: int | None = None
+    # True: that deconvolution follows the time bins' quadratic path (EvifConfig.motion_curved)
+    # from this run on; False keeps the --init checkpoint's setting
+    motion_curved: bool = False
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -222,6 +225,11 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.motion_taps is not None and args.motion_taps != cfg.motion_taps and start == 0:
         # the motion deconvolution has no weights: the same weights, another front end
         model, cfg = with_settings(model, cfg, motion_taps=args.motion_taps)
+    if args.motion_curved and not cfg.motion_curved and start == 0:
+        if cfg.motion_taps == 0:
+            raise ConfigError("--motion-curved needs the motion deconvolution (--motion-taps N, "
+                              "or an --init checkpoint trained with it)")
+        model, cfg = with_settings(model, cfg, motion_curved=True)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
