@@ -9,10 +9,10 @@ from evif_ros.core.metrics import psnr
 from evif_ros.model.motion import (
     MotionDeconv,
     bin_shifts,
-    blur_response,
     centred_spectrum,
     path_response,
     quadratic_path,
+    straight_path,
 )
 
 H, W = 96, 128
@@ -69,11 +69,12 @@ def test_displacement_is_the_motion_of_the_event_bins(d):
     assert err <= 0.5, (found, d)
 
 
-def test_blur_response_is_the_average_of_the_shifted_copies():
+def test_straight_path_response_is_the_average_of_the_shifted_copies():
     img = _texture(2)
     d = (7, -14)
     by_hand = np.mean(_copies(img, d, 7), axis=0)
-    spec = blur_response(torch.tensor([[float(d[0]), float(d[1])]], dtype=torch.float64), H, W, 7)
+    pos = straight_path(torch.tensor([[float(d[0]), float(d[1])]], dtype=torch.float64), 7)
+    spec = path_response(pos, H, W)
     mine = torch.fft.irfft2(torch.fft.rfft2(torch.from_numpy(img)) * spec[0], s=(H, W)).numpy()
     np.testing.assert_allclose(mine, by_hand, atol=1e-9)
 

@@ -65,29 +65,26 @@ def sample_circular(maps: Tensor, y: Tensor, x: Tensor) -> Tensor:
     return out
 
 
-def blur_response(d: Tensor, h: int, w: int, taps: int) -> Tensor:
-    """(B, 2) displacements (dy, dx; px) -> (B, h, w//2+1) frequency response (``rfft2``
-    layout) of the average of ``taps`` copies moved by ``(i - (taps-1)/2) / taps * d``.
-    The copies lie symmetrically about 0, so the response is real, a sum of cosines: half
-    the work of :func:`path_response` on the same copies (about 10 vs 20 ms per frame with the
-    deconvolution, one thread)."""
-    fy = torch.fft.fftfreq(h, device=d.device).view(1, h, 1)
-    fx = torch.fft.rfftfreq(w, device=d.device).view(1, 1, w // 2 + 1)
-    phase = 2.0 * math.pi * (d[:, 0].view(-1, 1, 1) * fy + d[:, 1].view(-1, 1, 1) * fx)
-    resp = torch.zeros_like(phase)
-    for i in range(taps):
-        resp = resp + torch.cos(phase * ((i - (taps - 1) / 2) / taps))
-    return resp / taps
+def straight_path(d: Tensor, taps: int) -> Tensor:
+    """(B, 2) displacements over the exposure (dy, dx; px) -> (B, taps, 2) positions of
+    ``taps`` equally spaced copies, ``(i - (taps-1)/2) / taps * d``, symmetric about 0."""
+    ti = (torch.arange(taps, device=d.device, dtype=d.dtype) - (taps - 1) / 2) / taps
+    return ti.view(1, taps, 1) * d.unsqueeze(1)
 
 
 def path_response(pos: Tensor, h: int, w: int) -> Tensor:
     """(B, T, 2) positions (dy, dx; px) of T equally weighted copies -> (B, h, w//2+1)
     complex frequency response (``rfft2`` layout) of their average."""
-    fy = torch.fft.fftfreq(h, device=pos.device).view(1, 1, h, 1)
-    fx = torch.fft.rfftfreq(w, device=pos.device).view(1, 1, 1, w // 2 + 1)
-    phase = -2.0 * math.pi * (pos[:, :, 0].view(pos.shape[0], -1, 1, 1) * fy
-                              + pos[:, :, 1].view(pos.shape[0], -1, 1, 1) * fx)
-    return torch.complex(torch.cos(phase), torch.sin(phase)).mean(1)
+    # each copy's response exp(-2 pi i (dy fy + dx fx)) is the outer product of a column
+    # and a row, so their sum is one (h, T) x (T, w//2+1) product: T (h + w/2) sines and
+    # cosines instead of T h w/2 (15 -> 1 ms per frame at 346x260, one thread)
+    fy = torch.fft.fftfreq(h, device=pos.device).view(1, 1, h)
+    fx = torch.fft.rfftfreq(w, device=pos.device).view(1, 1, w // 2 + 1)
+    py = -2.0 * math.pi * pos[:, :, 0].unsqueeze(2) * fy  # (B, T, h)
+    px = -2.0 * math.pi * pos[:, :, 1].unsqueeze(2) * fx  # (B, T, w//2+1)
+    col = torch.complex(torch.cos(py), torch.sin(py))
+    row = torch.complex(torch.cos(px), torch.sin(px))
+    return torch.matmul(col.transpose(1, 2), row) / pos.shape[1]
 
 
 def bin_shifts(spec: Tensor, h: int, w: int, reach: int) -> Tensor:
@@ -227,15 +224,14 @@ class MotionDeconv(nn.Module):
         if self.curved:
             shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
             pos = quadratic_path(shifts * self.pool, self.taps)
-            k = path_response(pos, hp, wp)
-            spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
             extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
             move = (d.abs().amax(1) > 0).view(-1, 1, 1)
         else:
-            k = blur_response(d, hp, wp, self.taps)
-            spec = torch.fft.rfft2(xp[:, 0]) * ((k + reg) / (k * k + reg))
+            pos = straight_path(d, self.taps)
             extent = d.abs() * 0.5
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
+        k = path_response(pos, hp, wp)
+        spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
         rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)

@@ -204,14 +204,20 @@ class EvifPipeline(nn.Module):
 
 
 def quantile(flat: Tensor, q: float) -> Tensor:
-    """Per-row quantile of (B, N) with numpy's linear interpolation, by selection
-    (``kthvalue``) instead of the full sort ``torch.quantile`` does: 5x faster at 346x260."""
-    pos = q * (flat.shape[1] - 1)
+    """Per-row quantile of (B, N) with numpy's linear interpolation, from the few order
+    statistics on the nearer side (``topk``) instead of the full sort ``torch.quantile``
+    does: the 0.5 / 99.5 % pair takes 0.8 ms at 346x260, 3.8 ms by ``kthvalue`` (which
+    copies the row for each of its four calls)."""
+    n = flat.shape[1]
+    pos = q * (n - 1)
     i = int(pos)
-    lower = torch.kthvalue(flat, i + 1, dim=1).values
-    if i + 1 >= flat.shape[1]:
-        return lower
-    upper = torch.kthvalue(flat, i + 2, dim=1).values
+    j = min(i + 1, n - 1)
+    if i < n - 1 - i:  # smallest first: v[:, r] is order statistic r
+        v = torch.topk(flat, j + 1, dim=1, largest=False, sorted=True).values
+        lower, upper = v[:, i], v[:, j]
+    else:  # largest first: v[:, m] is order statistic n - 1 - m
+        v = torch.topk(flat, n - i, dim=1, largest=True, sorted=True).values
+        lower, upper = v[:, n - 1 - i], v[:, n - 1 - j]
     return lower + (pos - i) * (upper - lower)
 
 
