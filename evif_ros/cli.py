@@ -158,7 +158,8 @@ def _train(args: argparse.Namespace) -> None:
                            decay_from=args.decay_from, device=args.device,
                            workers=args.workers, time_limit_min=args.time_limit,
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
-                           motion_taps=args.motion_taps, motion_curved=args.motion_curved),
+                           motion_taps=args.motion_taps, motion_curved=args.motion_curved,
+                           deblur_act=args.deblur_act),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -438,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with the motion deconvolution: along a quadratic path through the "
                         "time bins' shifts instead of one straight shift (default: the "
                         "--init checkpoint's setting)")
+    p.add_argument("--deblur-act", choices=("relu", "lrelu"), default=None,
+                   help="the deblurring network's activation from this run on, same weights "
+                        "(lrelu revives units ReLU has switched off; default: the size's or "
+                        "the --init checkpoint's)")
     p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)

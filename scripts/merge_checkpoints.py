@@ -18,7 +18,7 @@ from evif_ros.model.train import load_checkpoint
 
 TASK_NETWORKS = ("recon.", "deblur.")
 # settings of the task networks without weights of their own: TASKS' value is kept
-TASK_SETTINGS = ("motion_taps", "motion_curved")
+TASK_SETTINGS = ("motion_taps", "motion_curved", "deblur_act")
 
 
 def main() -> None:

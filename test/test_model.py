@@ -39,7 +39,8 @@ TINY_RT = config_for("rt", sub_windows=3, recon_base=4, deblur_base=4, fusion_ba
 TINY_RT2 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
                       fusion_dim=16)
 TINY_RT2_MOTION = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
-                             fusion_dim=16, motion_taps=7)
+                             fusion_dim=16, motion_taps=7, motion_curved=True,
+                             deblur_act="lrelu")
 
 
 # lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
@@ -183,7 +184,7 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
     # stage 2 with the motion deconvolution in front of the deblurring network; later
     # stages and the exported file keep it
     assert main(base + ["--stage", "2", "--iters", "1", "--init", str(run / "stage1.pt"),
-                        "--motion-taps", "7"]) == 0
+                        "--motion-taps", "7", "--deblur-act", "lrelu"]) == 0
     # stage 3 as the shipped recipe's last step: fusion alone, with the intensity-MI term
     # and its visible side weighted more, the weights by name
     # and trains on with the deconvolution along the time bins' curved path
@@ -193,8 +194,8 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
                         "--freeze-tasks", "--no-mi", "--motion-curved"]) == 0
     from evif_ros.model.train import model_from_checkpoint
     cfg2, cfg3 = (model_from_checkpoint(run / f"stage{i}.pt")[1] for i in (2, 3))
-    assert (cfg2.motion_taps, cfg2.motion_curved) == (7, False)
-    assert (cfg3.motion_taps, cfg3.motion_curved) == (7, True)
+    assert (cfg2.motion_taps, cfg2.motion_curved, cfg2.deblur_act) == (7, False, "lrelu")
+    assert (cfg3.motion_taps, cfg3.motion_curved, cfg3.deblur_act) == (7, True, "lrelu")
     header, row = (run / "stage3.csv").read_text().strip().splitlines()
     terms = dict(zip(header.split(","), row.split(",")))
     assert 0.0 < float(terms["mi_px"]) < 2 * 5.0  # two MIs of 32-bin histograms
@@ -262,3 +263,28 @@ def test_learning_rate_constant_then_cosine_decay_to_the_final_fraction():
     assert all(a > b for a, b in zip(lrs[40:], lrs[41:]))  # strictly decreasing after
     assert lrs[70] == pytest.approx(1e-3 * (1 + 0.05) / 2)  # cosine midpoint
     assert lrs[100] == pytest.approx(1e-3 * 0.05)
+
+
+@pytest.mark.parametrize("act", ["relu", "lrelu"])
+def test_a_decoder_switched_off_by_relu_cuts_off_the_encoder_and_the_enhancement(act):
+    """The failure the shipped rt2 network had: when the decoder layer ``up1`` outputs 0
+    for every input (all pre-activations negative, here forced by its bias), a ReLU network
+    passes nothing from the encoder or the cross-task enhancement to the output and no
+    gradient back to them; with LeakyReLU both still flow."""
+    torch.manual_seed(0)
+    net = DeblurNet(in_ch=10, base=4, c_rec=8, shuffle=2, conv_first=True, act=act)
+    with torch.no_grad():
+        net.up1[0].bias.fill_(-1e3)
+    ir = torch.rand(1, 1, 32, 32)
+    vox = torch.log1p(torch.poisson(torch.full((1, 10, 32, 32), 0.5)))
+    feats = [torch.rand(1, 8, 8, 8)]
+    out, _ = net(ir, vox, feats)
+    without, _ = net(ir, vox, [])
+    out.sum().backward()
+    grad = net.img_down2[0].weight.grad
+    if act == "relu":
+        assert torch.equal(out, without)
+        assert grad is None or grad.abs().max() == 0
+    else:
+        assert (out - without).abs().max() > 1e-6
+        assert grad.abs().max() > 0

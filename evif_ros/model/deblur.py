@@ -89,7 +89,8 @@ class DeblurNet(nn.Module):
 
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
-                 shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False):
+                 shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
+                 act: str = "relu"):
         super().__init__()
         # motion_taps > 0: the frame is first deconvolved with the exposure's global motion
         # (MotionDeconv, no weights) near events; the network refines that frame
@@ -101,24 +102,24 @@ class DeblurNet(nn.Module):
         self.shuffle = shuffle
         s2 = shuffle * shuffle
         self.conv_first = conv_first  # decoders convolve before upsampling
-        self.img_head = conv(s2, c1, 3)
-        self.ev_head = conv(in_ch * s2, c1, 3)
-        self.img_down = conv(c1, c2, 3, 2)
-        self.ev_down = conv(c1, c2, 3, 2)
+        self.img_head = conv(s2, c1, 3, act=act)
+        self.ev_head = conv(in_ch * s2, c1, 3, act=act)
+        self.img_down = conv(c1, c2, 3, 2, act=act)
+        self.ev_down = conv(c1, c2, 3, 2, act=act)
         self.fuse1 = ChannelAttention(c1, c1)
         # channel attention mixes channels only; edges move by a few pixels within an
         # exposure, so the two branches also meet spatially at full resolution
-        self.mix1 = nn.Sequential(conv(2 * c1, c1, 3), nn.Conv2d(c1, c1, 3, 1, 1))
+        self.mix1 = nn.Sequential(conv(2 * c1, c1, 3, act=act), nn.Conv2d(c1, c1, 3, 1, 1))
         self.fuse2 = ChannelAttention(c2, c2)
         self.enhance = enhance
         self.cte = CrossTaskEnhancement(c_rec, c2, max(8, c2 // 2))
-        self.img_down2 = conv(c2, c2 * 2, 3, 2)
-        self.ev_down2 = conv(c2, c2 * 2, 3, 2)
+        self.img_down2 = conv(c2, c2 * 2, 3, 2, act=act)
+        self.ev_down2 = conv(c2, c2 * 2, 3, 2, act=act)
         self.fuse3 = ChannelAttention(c2 * 2, c2 * 2)
-        self.mid = nn.Sequential(*[ResidualBlock(c2 * 2) for _ in range(res_blocks)])
-        self.up2 = conv(c2 * 2, c2, 3)
-        self.up1 = conv(c2, c1, 3)
-        self.refine = ResidualBlock(c1)
+        self.mid = nn.Sequential(*[ResidualBlock(c2 * 2, act=act) for _ in range(res_blocks)])
+        self.up2 = conv(c2 * 2, c2, 3, act=act)
+        self.up1 = conv(c2, c1, 3, act=act)
+        self.refine = ResidualBlock(c1, act=act)
         self.out = nn.Conv2d(c1, s2, 3, 1, 1)
         # start near the identity (sharp ~ blurry), but not exactly: a zero head passes no
         # gradient back and the PSNR loss then holds it at zero for hundreds of steps

@@ -30,13 +30,14 @@ def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: str = "relu",
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, c: int, norm: str = "none"):
+    def __init__(self, c: int, norm: str = "none", act: str = "relu"):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), NORMS[norm](c), nn.ReLU(),
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), NORMS[norm](c), ACTIVATIONS[act](),
                                   nn.Conv2d(c, c, 3, 1, 1), NORMS[norm](c))
+        self.act = ACTIVATIONS[act]()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x + self.body(x))
+        return self.act(x + self.body(x))
 
 
 class ConvLSTM(nn.Module):

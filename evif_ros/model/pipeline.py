@@ -62,6 +62,10 @@ class EvifConfig:
     # with motion_taps: the blur along a quadratic path through the shifts of the exposure's
     # time bins (curved or accelerating motion) instead of one straight shift
     motion_curved: bool = False
+    # the deblurring network's activation (layers.ACTIVATIONS): "lrelu" keeps a gradient on
+    # units that ReLU has switched off for every input (the shipped rt2 network's decoder
+    # died that way, cutting off its encoder and the cross-task enhancement)
+    deblur_act: str = "relu"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +117,8 @@ class EvifPipeline(nn.Module):
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,
-                                motion_taps=cfg.motion_taps, motion_curved=cfg.motion_curved)
+                                motion_taps=cfg.motion_taps, motion_curved=cfg.motion_curved,
+                                act=cfg.deblur_act)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)

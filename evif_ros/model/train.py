@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
+from evif_ros.model.layers import ACTIVATIONS
 from evif_ros.model.losses import (
     FUSION_TERMS,
     FUSION_WEIGHTS,
@@ -70,6 +71,9 @@ class TrainArgs:
     # True: that deconvolution follows the time bins' quadratic path (EvifConfig.motion_curved)
     # from this run on; False keeps the --init checkpoint's setting
     motion_curved: bool = False
+    # the deblurring network's activation from this run on (EvifConfig.deblur_act, same
+    # weights); None keeps the size's or the --init checkpoint's
+    deblur_act: str | None = None
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -230,6 +234,11 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             raise ConfigError("--motion-curved needs the motion deconvolution (--motion-taps N, "
                               "or an --init checkpoint trained with it)")
         model, cfg = with_settings(model, cfg, motion_curved=True)
+    if args.deblur_act is not None and args.deblur_act != cfg.deblur_act and start == 0:
+        if args.deblur_act not in ACTIVATIONS:
+            raise ConfigError(f"--deblur-act must be one of {', '.join(ACTIVATIONS)}, "
+                              f"got {args.deblur_act!r}")
+        model, cfg = with_settings(model, cfg, deblur_act=args.deblur_act)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
