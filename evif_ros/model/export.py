@@ -63,10 +63,10 @@ def export(checkpoint: Path, out: Path, motion_curved: bool = False) -> dict:
     weights, so the checkpoint's weights serve either path)."""
     model, cfg, ck = model_from_checkpoint(checkpoint)
     if motion_curved:
-        if not cfg.motion_taps:
-            raise ConfigError(f"{checkpoint}: --motion-curved needs a model trained with "
-                              "the motion deconvolution (evif train --motion-taps N)")
-        model, cfg = with_settings(model, cfg, motion_curved=True)
+        try:
+            model, cfg = with_settings(model, cfg, motion_curved=True)
+        except ConfigError as exc:
+            raise ConfigError(f"{checkpoint}: {exc}") from exc
     return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
 
 

@@ -23,9 +23,10 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
+from evif_ros.errors import ConfigError
 from evif_ros.model.deblur import DeblurNet
 from evif_ros.model.fusion import FusionNet
-from evif_ros.model.layers import pad_to
+from evif_ros.model.layers import ACTIVATIONS, pad_to
 from evif_ros.model.recon import ReconNet
 
 MULTIPLE = 8
@@ -228,8 +229,15 @@ def quantile(flat: Tensor, q: float) -> Tensor:
 
 def with_settings(model: EvifPipeline, cfg: EvifConfig, **changes
                   ) -> tuple[EvifPipeline, EvifConfig]:
-    """The same weights under other settings that own none (the motion deconvolution's)."""
+    """The same weights under other settings that own none (the motion deconvolution's,
+    the deblurring network's activation); settings that do not go together are refused."""
     cfg = replace(cfg, **changes)
+    if cfg.motion_curved and not cfg.motion_taps:
+        raise ConfigError("--motion-curved needs the motion deconvolution (evif train "
+                          "--motion-taps N)")
+    if cfg.deblur_act not in ACTIVATIONS:
+        raise ConfigError(f"--deblur-act must be one of {', '.join(ACTIVATIONS)}, "
+                          f"got {cfg.deblur_act!r}")
     rebuilt = EvifPipeline(cfg)
     rebuilt.load_state_dict(model.state_dict())
     return rebuilt, cfg

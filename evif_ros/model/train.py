@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
-from evif_ros.model.layers import ACTIVATIONS
 from evif_ros.model.losses import (
     FUSION_TERMS,
     FUSION_WEIGHTS,
@@ -226,19 +225,17 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
                               "checkpoint> (progressive training)")
         cfg = config_for(args.size, enhance=args.enhance)
         model = EvifPipeline(cfg)
-    if args.motion_taps is not None and args.motion_taps != cfg.motion_taps and start == 0:
-        # the motion deconvolution has no weights: the same weights, another front end
-        model, cfg = with_settings(model, cfg, motion_taps=args.motion_taps)
-    if args.motion_curved and not cfg.motion_curved and start == 0:
-        if cfg.motion_taps == 0:
-            raise ConfigError("--motion-curved needs the motion deconvolution (--motion-taps N, "
-                              "or an --init checkpoint trained with it)")
-        model, cfg = with_settings(model, cfg, motion_curved=True)
-    if args.deblur_act is not None and args.deblur_act != cfg.deblur_act and start == 0:
-        if args.deblur_act not in ACTIVATIONS:
-            raise ConfigError(f"--deblur-act must be one of {', '.join(ACTIVATIONS)}, "
-                              f"got {args.deblur_act!r}")
-        model, cfg = with_settings(model, cfg, deblur_act=args.deblur_act)
+    # settings that own no weights (the motion deconvolution's, the deblurring network's
+    # activation): the same weights, rebuilt once under all of them
+    changes: dict = {}
+    if args.motion_taps is not None and args.motion_taps != cfg.motion_taps:
+        changes["motion_taps"] = args.motion_taps
+    if args.motion_curved and not cfg.motion_curved:
+        changes["motion_curved"] = True
+    if args.deblur_act is not None and args.deblur_act != cfg.deblur_act:
+        changes["deblur_act"] = args.deblur_act
+    if changes and start == 0:
+        model, cfg = with_settings(model, cfg, **changes)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
