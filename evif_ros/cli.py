@@ -159,7 +159,7 @@ def _train(args: argparse.Namespace) -> None:
                            workers=args.workers, time_limit_min=args.time_limit,
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
                            motion_taps=args.motion_taps, motion_curved=args.motion_curved,
-                           deblur_act=args.deblur_act),
+                           deblur_act=args.deblur_act, enhance_level=args.enhance_level),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -404,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that make batches (0: the training process)")
     p.add_argument("--time-limit", type=NONNEGATIVE, default=0.0, help="minutes; stop with a "
                    "resumable checkpoint when reached (0: no limit)")
-    p.add_argument("--init", help="checkpoint of the previous stage")
+    p.add_argument("--init", help="checkpoint of the previous stage, or an exported model "
+                   "file (e.g. models/evif_rt.ts) to train on")
     p.add_argument("--iters", type=COUNT, default=1000)
     p.add_argument("--batch", type=COUNT, default=8)
     p.add_argument("--crop", type=CROP, default=96, help="square crop side (a multiple of 8, "
@@ -443,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the deblurring network's activation from this run on, same weights "
                         "(lrelu revives units ReLU has switched off; default: the size's or "
                         "the --init checkpoint's)")
+    p.add_argument("--enhance-level", type=int, choices=(1, 2), default=None,
+                   help="the deblurring network level the cross-task enhancement acts at "
+                        "from this run on (2: the paper's; 1: the finest, with the "
+                        "reconstruction's last decoder feature); a change starts the "
+                        "enhancement's weights afresh (default: the --init checkpoint's)")
     p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)

@@ -41,6 +41,8 @@ TINY_RT2 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_
 TINY_RT2_MOTION = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
                              fusion_dim=16, motion_taps=7, motion_curved=True,
                              deblur_act="lrelu")
+TINY_RT2_L1 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                         fusion_dim=16, motion_taps=7, motion_curved=True, enhance_level=1)
 
 
 # lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
@@ -49,7 +51,8 @@ TINY_RT2_MOTION = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, 
 @pytest.mark.parametrize("cfg, n_state, state_hw", [(TINY, 6, (132, 176)),
                                                     (TINY_RT, 2, (34, 44)),
                                                     (TINY_RT2, 2, (17, 22)),
-                                                    (TINY_RT2_MOTION, 2, (17, 22))])
+                                                    (TINY_RT2_MOTION, 2, (17, 22)),
+                                                    (TINY_RT2_L1, 2, (17, 22))])
 def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager(cfg, n_state, state_hw):
     torch.manual_seed(1)
     model = EvifPipeline(cfg).eval()
@@ -218,11 +221,19 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
                          timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok []"
+    # an exported file is a starting point too (the shipped files without their runs),
+    # here with the cross-task enhancement moved to the first level
+    again = tmp_path / "again"
+    assert main(base[:4] + [str(again)] + base[5:] + ["--stage", "2", "--iters", "1",
+                                                    "--init", str(out),
+                                                    "--enhance-level", "1"]) == 0
+    m, cfg, ck = model_from_checkpoint(again / "stage2.pt")
+    assert cfg.enhance_level == 1 and cfg.motion_curved and ck["iter"] == 1
 
 
 def test_export_refuses_corrupt_model(tmp_path):
     from evif_ros.errors import InputFileError
-    from evif_ros.model.export import load_exported
+    from evif_ros.core.model_file import load_exported
     bad = tmp_path / "bad.ts"
     bad.write_bytes(b"garbage")
     with pytest.raises(InputFileError, match="bad.ts: not a loadable"):
@@ -288,3 +299,50 @@ def test_a_decoder_switched_off_by_relu_cuts_off_the_encoder_and_the_enhancement
     else:
         assert (out - without).abs().max() > 1e-6
         assert grad.abs().max() > 0
+
+
+def test_enhancement_at_the_first_level_acts_past_a_dead_decoder():
+    """With the enhancement at the first level (the reconstruction's last decoder feature
+    merged into the first event feature), the failure above no longer cuts it off: its
+    path to the output is the first level's skip. Output and gradient reach it even with
+    ReLU and ``up1`` dead."""
+    torch.manual_seed(0)
+    net = DeblurNet(in_ch=10, base=4, c_rec=8, shuffle=2, conv_first=True, enhance_level=1,
+                    c_dec=6)
+    with torch.no_grad():
+        net.up1[0].bias.fill_(-1e3)
+        net.cte.scale.fill_(1.0)
+    ir = torch.rand(1, 1, 32, 32)
+    vox = torch.log1p(torch.poisson(torch.full((1, 10, 32, 32), 0.5)))
+    feats = [torch.rand(1, 6, 16, 16)]  # at the network's resolution (half of 32)
+    out, _ = net(ir, vox, feats)
+    without, _ = net(ir, vox, [])
+    assert (out - without).abs().max() > 1e-6
+    out.sum().backward()
+    assert net.cte.fwd.q.weight.grad.abs().max() > 0
+    with pytest.raises(ValueError, match="enhance_level must be 1 or 2"):
+        DeblurNet(enhance_level=3)
+
+
+def test_moving_the_enhancement_keeps_every_other_weight():
+    from evif_ros.errors import ConfigError
+    from evif_ros.model.pipeline import with_settings
+    from evif_ros.model.train import moved_enhancement
+    torch.manual_seed(0)
+    model = EvifPipeline(TINY_RT2_MOTION)
+    moved, cfg = moved_enhancement(model, TINY_RT2_MOTION, 1)
+    assert cfg.enhance_level == 1 and cfg.motion_curved and cfg.deblur_act == "lrelu"
+    old, new = model.state_dict(), moved.state_dict()
+    assert set(old) == set(new)
+    for k, v in old.items():
+        if k.startswith("deblur.cte."):
+            continue
+        assert torch.equal(v, new[k]), k
+    # the first level's event feature has deblur_base channels, the second twice that
+    assert new["deblur.cte.scale"].shape[1] == 4 and old["deblur.cte.scale"].shape[1] == 8
+    # the reconstruction's last decoder feature (recon_base channels) feeds it
+    assert new["deblur.cte.fwd.q.weight"].shape[1] == 4 + 8
+    with pytest.raises(ConfigError, match="--enhance-level needs the cross-task"):
+        moved_enhancement(model, config_for("rt2", enhance=False), 1)
+    with pytest.raises(ConfigError, match="has weights of its own"):
+        with_settings(model, TINY_RT2_MOTION, enhance_level=1)

@@ -12,6 +12,7 @@ from evif_ros.model.motion import (
     centred_spectrum,
     path_response,
     quadratic_path,
+    sharpens,
     straight_path,
 )
 
@@ -161,3 +162,32 @@ def test_scripted_curved_deconvolution_equals_eager():
     a, _ = md(img, ev)
     b, _ = torch.jit.script(md)(img, ev)
     assert (a - b).abs().max() < 1e-6
+
+
+def test_only_the_events_own_path_sharpens_them():
+    act = _curved_bins(_texture(12))[:, :BINS]  # the content of bin k at _curve(k)
+    true = torch.from_numpy(_curve(np.arange(-3, 4))).float()[None]
+    assert bool(sharpens(act, true)[0])
+    assert not bool(sharpens(act, -true)[0])  # the reverse motion
+    assert not bool(sharpens(act, torch.zeros_like(true))[0])  # as they are: not sharper
+    still = act[:, BINS // 2:BINS // 2 + 1].expand(1, BINS, H, W)  # nothing moves
+    assert not bool(sharpens(still, true)[0])
+    # each batch item is judged on its own
+    both = sharpens(torch.cat([act, still]), torch.cat([true, true]))
+    assert both.tolist() == [True, False]
+
+
+def test_events_of_no_motion_leave_the_frame_unchanged_on_the_curved_path():
+    """Noise events (the night scenario's background activity, hot pixels) give each time
+    bin a spurious correlation peak: the curved path through them reaches 15 px, which the
+    frame was deconvolved with before the path had to sharpen the events."""
+    g = torch.Generator().manual_seed(0)
+    vox = torch.log1p(torch.poisson(torch.full((1, 10, H, W), 0.3), generator=g))
+    frame = torch.rand(1, 1, H, W, generator=g)
+    md = MotionDeconv(curved=True)
+    act = md.activity(vox)
+    spec = centred_spectrum(act)
+    path = quadratic_path(bin_shifts(spec, act.shape[2], act.shape[3], md.bin_reach), 5)
+    out, d = md(frame, vox)
+    assert d.abs().max() > 0 and path.abs().max() > 5  # a path was found, and not taken
+    assert torch.equal(out, frame)

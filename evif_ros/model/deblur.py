@@ -82,16 +82,18 @@ class CrossTaskEnhancement(nn.Module):
 class DeblurNet(nn.Module):
     """``forward(ir (B,1,H,W) in [0,1], voxel (B,C,H,W), rec_feats) -> (sharp, dec)``.
 
-    ``rec_feats``: K tensors (B, c_rec, H/2, W/2) or an empty list (no enhancement).
-    ``dec``: last decoder feature (B, base, H/s, W/s). H, W multiples of 4s (``s`` =
-    ``shuffle``); ``rec_feats`` then at H/2s, W/2s.
+    ``rec_feats``: K tensors (B, c_rec, H/2s, W/2s), or with ``enhance_level`` 1 (B, c_dec,
+    H/s, W/s), or an empty list (no enhancement). ``dec``: last decoder feature (B, base,
+    H/s, W/s). H, W multiples of 4s (``s`` = ``shuffle``).
     """
 
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
                  shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
-                 act: str = "relu"):
+                 act: str = "relu", enhance_level: int = 2, c_dec: int = 32):
         super().__init__()
+        if enhance_level not in (1, 2):
+            raise ValueError(f"enhance_level must be 1 or 2, got {enhance_level}")
         # motion_taps > 0: the frame is first deconvolved with the exposure's global motion
         # (MotionDeconv, no weights) near events; the network refines that frame
         self.use_motion = motion_taps > 0
@@ -112,7 +114,14 @@ class DeblurNet(nn.Module):
         self.mix1 = nn.Sequential(conv(2 * c1, c1, 3, act=act), nn.Conv2d(c1, c1, 3, 1, 1))
         self.fuse2 = ChannelAttention(c2, c2)
         self.enhance = enhance
-        self.cte = CrossTaskEnhancement(c_rec, c2, max(8, c2 // 2))
+        # level 1: the first level's event feature, enhanced with the reconstruction's last
+        # decoder feature (same resolution); its path to the output is the first level's
+        # skip, whatever the deeper levels do
+        self.enhance_level = enhance_level
+        if enhance_level == 1:
+            self.cte = CrossTaskEnhancement(c_dec, c1, max(8, c1 // 2))
+        else:
+            self.cte = CrossTaskEnhancement(c_rec, c2, max(8, c2 // 2))
         self.img_down2 = conv(c2, c2 * 2, 3, 2, act=act)
         self.ev_down2 = conv(c2, c2 * 2, 3, 2, act=act)
         self.fuse3 = ChannelAttention(c2 * 2, c2 * 2)
@@ -134,9 +143,11 @@ class DeblurNet(nn.Module):
             ir = ir + gate * (self.motion(ir, voxel)[0] - ir)
         i1 = self.img_head(to_blocks(ir, self.shuffle))
         e1 = self.ev_head(to_blocks(voxel, self.shuffle))
+        if self.enhance and self.enhance_level == 1 and len(rec_feats) > 0:
+            e1 = self.cte(e1, rec_feats)
         i1 = i1 + self.fuse1(i1, e1) + self.mix1(torch.cat([i1, e1], 1))
         i2, e2 = self.img_down(i1), self.ev_down(e1)
-        if self.enhance and len(rec_feats) > 0:
+        if self.enhance and self.enhance_level == 2 and len(rec_feats) > 0:
             e2 = self.cte(e2, rec_feats)  # F_en = F_de + F_attn
         i2 = i2 + self.fuse2(i2, e2)
         i3, e3 = self.img_down2(i2), self.ev_down2(e2)

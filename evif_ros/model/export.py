@@ -7,10 +7,9 @@ from pathlib import Path
 
 import torch
 
-from evif_ros.core.model_file import load_exported
-from evif_ros.errors import ConfigError, InputFileError, reason
+from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.model.pipeline import EvifConfig, EvifPipeline, count_parameters, with_settings
-from evif_ros.model.train import model_from_checkpoint
+from evif_ros.model.train import model_from_checkpoint, model_from_exported
 
 CONTRACT = ("forward(ir (B,1,H,W) raw counts on the event-camera grid, exposure_voxel "
             "(B,10,H,W), sub_voxels (B,K,10,H,W), state List[Tensor]) -> (fused [0,1], "
@@ -74,21 +73,7 @@ def rescript(model_file: Path, out: Path) -> dict:
     """Script an exported file's own weights again with this code, keeping its metadata:
     for files whose scripted code an older torch cannot load (see ``layers.up2x``).
     ``max_diff_old``: this code's eager model against the old file on the example inputs."""
-    old, meta = load_exported(model_file)
-    cfg = EvifConfig(**meta["config"])
-    model = EvifPipeline(cfg)
-    try:
-        keys = model.load_state_dict(old.state_dict(), strict=False)
-    except RuntimeError as exc:
-        raise InputFileError(f"{model_file}: its weights do not fit this code's "
-                             f"{cfg.size!r} model ({reason(exc)})") from exc
-    # an ablation without enhancement never runs the enhancement module, whose parameters
-    # older files may lack (e.g. its LayerScale, added later)
-    missing = [k for k in keys.missing_keys if cfg.enhance or not k.startswith("deblur.cte.")]
-    if keys.unexpected_keys or missing:
-        raise InputFileError(f"{model_file}: its weights do not fit this code's "
-                             f"{cfg.size!r} model (missing {missing[:3]}, unexpected "
-                             f"{keys.unexpected_keys[:3]})")
+    model, cfg, meta, old = model_from_exported(model_file)
     model.eval()
     diff_old = max_abs_diff(model, old, cfg)
     if diff_old > 1e-5:

@@ -67,6 +67,11 @@ class EvifConfig:
     # units that ReLU has switched off for every input (the shipped rt2 network's decoder
     # died that way, cutting off its encoder and the cross-task enhancement)
     deblur_act: str = "relu"
+    # where cross-task enhancement acts: 2, the paper's place, the deblurring network's
+    # second level (the event feature F_de at half of its resolution, with the
+    # reconstruction's feature there); 1, its first level, with the reconstruction's last
+    # decoder feature: the finest scale either network has, where IR edges are sharpened
+    enhance_level: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,11 +124,13 @@ class EvifPipeline(nn.Module):
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,
                                 motion_taps=cfg.motion_taps, motion_curved=cfg.motion_curved,
-                                act=cfg.deblur_act)
+                                act=cfg.deblur_act, enhance_level=cfg.enhance_level,
+                                c_dec=cfg.recon_base)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)
         self.use_fusion = True
+        self.enhance_level = cfg.enhance_level
         self.multiple = cfg.scale * max(MULTIPLE, cfg.fusion_patch)
 
     @staticmethod
@@ -154,21 +161,21 @@ class EvifPipeline(nn.Module):
     def reconstruct(self, sub_voxels: Tensor, state: List[Tensor], channels_last: bool = False
                     ) -> Tuple[Tensor, List[Tensor], List[Tensor], Tensor]:
         """(B, K, C, H, W) sub-window grids -> (visible at mid-exposure, state, the
-        half-resolution decoder features for cross-task enhancement (one per pass), the
-        last decoder feature)."""
+        decoder features for cross-task enhancement (one per pass: at half the network's
+        resolution, or its last with ``enhance_level`` 1), the last decoder feature)."""
         b, k, c, h, w = sub_voxels.shape
         if self.recon_stacked:
             x = self.events_in(self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w))
             if channels_last:  # the stacked grids come from a 5-D tensor, always NCHW
                 x = x.contiguous(memory_format=torch.channels_last)
             visible, state, feat, dec = self.recon(x, state)
-            return visible, state, [feat], dec
+            return visible, state, [dec if self.enhance_level == 1 else feat], dec
         feats: List[Tensor] = []
         visible = sub_voxels[:, 0, :1]
         dec = visible
         for i in range(k):
             visible, state, feat, dec = self.recon(self.events_in(sub_voxels[:, i]), state)
-            feats.append(feat)
+            feats.append(dec if self.enhance_level == 1 else feat)
         return visible, state, feats, dec
 
     def run(self, ir_n: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
@@ -235,6 +242,9 @@ def with_settings(model: EvifPipeline, cfg: EvifConfig, **changes
     if cfg.motion_curved and not cfg.motion_taps:
         raise ConfigError("--motion-curved needs the motion deconvolution (evif train "
                           "--motion-taps N)")
+    if cfg.enhance_level != model.enhance_level:
+        raise ConfigError("the enhancement's level has weights of its own: change it with "
+                          "evif train --enhance-level")
     if cfg.deblur_act not in ACTIVATIONS:
         raise ConfigError(f"--deblur-act must be one of {', '.join(ACTIVATIONS)}, "
                           f"got {cfg.deblur_act!r}")

@@ -13,13 +13,15 @@ import csv
 import math
 import pickle
 import time
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from evif_ros.core.model_file import load_exported
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.model.data import ShardData, batch_stream
 from evif_ros.model.losses import (
@@ -73,6 +75,9 @@ class TrainArgs:
     # the deblurring network's activation from this run on (EvifConfig.deblur_act, same
     # weights); None keeps the size's or the --init checkpoint's
     deblur_act: str | None = None
+    # the level the cross-task enhancement acts at from this run on (EvifConfig.
+    # enhance_level); a change starts its weights afresh, the rest carries over
+    enhance_level: int | None = None
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -164,9 +169,50 @@ def load_checkpoint(path: Path) -> dict:
         raise InputFileError(f"{path}: not a readable checkpoint ({reason(exc)})") from exc
 
 
+def is_exported(path: Path) -> bool:
+    """Whether ``path`` is an `evif export` file (a TorchScript archive with evif.json)
+    rather than a training checkpoint (both are zip archives)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/extra/evif.json") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def model_from_exported(path: Path) -> tuple[EvifPipeline, EvifConfig, dict, torch.nn.Module]:
+    """The eager model of an exported file, from its own weights, its metadata and the
+    scripted module itself."""
+    old, meta = load_exported(path)
+    try:
+        cfg = EvifConfig(**meta["config"])
+    except TypeError as exc:
+        raise InputFileError(f"{path}: its configuration is not this code's "
+                             f"({reason(exc)})") from exc
+    model = EvifPipeline(cfg)
+    try:
+        keys = model.load_state_dict(old.state_dict(), strict=False)
+    except RuntimeError as exc:
+        raise InputFileError(f"{path}: its weights do not fit this code's "
+                             f"{cfg.size!r} model ({reason(exc)})") from exc
+    # an ablation without enhancement never runs the enhancement module, whose parameters
+    # older files may lack (e.g. its LayerScale, added later)
+    missing = [k for k in keys.missing_keys if cfg.enhance or not k.startswith("deblur.cte.")]
+    if keys.unexpected_keys or missing:
+        raise InputFileError(f"{path}: its weights do not fit this code's {cfg.size!r} "
+                             f"model (missing {missing[:3]}, unexpected "
+                             f"{keys.unexpected_keys[:3]})")
+    return model, cfg, meta, old
+
+
 def model_from_checkpoint(path: Path, ck: dict | None = None
                           ) -> tuple[EvifPipeline, EvifConfig, dict]:
-    """The model a checkpoint holds; ``ck``: the checkpoint already loaded from ``path``."""
+    """The model a checkpoint holds; ``ck``: the checkpoint already loaded from ``path``.
+    An exported model file serves too (its weights; stage and iteration from its
+    metadata), so a shipped file can be trained on without the run that made it."""
+    if ck is None and is_exported(Path(path)):
+        model, cfg, meta, _ = model_from_exported(Path(path))
+        return model, cfg, {"stage": meta.get("stage", 3), "iter": meta.get("iter", 0),
+                            "config": cfg.to_dict(), "model": model.state_dict()}
     ck = load_checkpoint(path) if ck is None else ck
     if not isinstance(ck, dict) or not isinstance(ck.get("config"), dict) \
             or not isinstance(ck.get("model"), dict):
@@ -179,6 +225,22 @@ def model_from_checkpoint(path: Path, ck: dict | None = None
         raise InputFileError(f"{path}: checkpoint does not fit the model "
                              f"({reason(exc)})") from exc
     return model, cfg, ck
+
+
+def moved_enhancement(model: EvifPipeline, cfg: EvifConfig, level: int
+                      ) -> tuple[EvifPipeline, EvifConfig]:
+    """The same model with the cross-task enhancement at ``level``: every other weight
+    kept, the enhancement's own started afresh (its shapes differ between levels)."""
+    if level not in (1, 2):
+        raise ConfigError(f"--enhance-level must be 1 or 2, got {level}")
+    if not cfg.enhance:
+        raise ConfigError("--enhance-level needs the cross-task enhancement (not with "
+                          "--no-enhance or an ablation's checkpoint)")
+    cfg = replace(cfg, enhance_level=level)
+    moved = EvifPipeline(cfg)
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("deblur.cte.")}
+    moved.load_state_dict(kept, strict=False)
+    return moved, cfg
 
 
 def train(args: TrainArgs, progress: bool = True) -> Path:
@@ -236,6 +298,9 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         changes["deblur_act"] = args.deblur_act
     if changes and start == 0:
         model, cfg = with_settings(model, cfg, **changes)
+    if args.enhance_level is not None and args.enhance_level != cfg.enhance_level \
+            and start == 0:
+        model, cfg = moved_enhancement(model, cfg, args.enhance_level)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):
