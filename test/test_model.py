@@ -232,8 +232,8 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
 
 
 def test_export_refuses_corrupt_model(tmp_path):
-    from evif_ros.errors import InputFileError
     from evif_ros.core.model_file import load_exported
+    from evif_ros.errors import InputFileError
     bad = tmp_path / "bad.ts"
     bad.write_bytes(b"garbage")
     with pytest.raises(InputFileError, match="bad.ts: not a loadable"):

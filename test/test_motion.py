@@ -191,3 +191,20 @@ def test_events_of_no_motion_leave_the_frame_unchanged_on_the_curved_path():
     out, d = md(frame, vox)
     assert d.abs().max() > 0 and path.abs().max() > 5  # a path was found, and not taken
     assert torch.equal(out, frame)
+
+
+def test_a_short_curved_path_is_regularised_less_and_recovers_more():
+    md = MotionDeconv(bins=BINS, curved=True)
+    # 0.05 up to 8 px, then 0.05 per 8 px, at most 0.3 (by hand)
+    lams = md.path_lam(torch.tensor([0.0, 4.0, 8.0, 16.0, 40.0, 100.0])).tolist()
+    assert lams == pytest.approx([0.05, 0.05, 0.05, 0.1, 0.25, 0.3])
+    img = _texture(13)
+    blurry = np.mean(_along(img, _curve(np.arange(-3, 4))), axis=0)  # a 13.4 px path
+    frame = torch.from_numpy(blurry.astype(np.float32))[None, None]
+    inner = (slice(20, -20), slice(20, -20))
+    scores = {}
+    for name, m in (("by length", md), ("0.3 always", MotionDeconv(bins=BINS, curved=True,
+                                                                   lam_short=0.3))):
+        out, _ = m(frame, _curved_bins(img))
+        scores[name] = psnr(out[0, 0].numpy()[inner] * 255, img[inner] * 255)
+    assert scores["by length"] > scores["0.3 always"] + 1.0, scores

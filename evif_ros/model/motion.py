@@ -179,7 +179,8 @@ class MotionDeconv(nn.Module):
 
     def __init__(self, taps: int = 7, lam: float = 0.3, max_px: float = 30.0,
                  bins: int = 5, pool: int = 2, step: float = 0.25, pad: int = 16,
-                 curved: bool = False, bin_reach_px: float = 40.0):
+                 curved: bool = False, bin_reach_px: float = 40.0, lam_short: float = 0.05,
+                 short_px: float = 8.0):
         super().__init__()
         self.taps = taps
         # curved: the blur follows a quadratic path through each time bin's shift from the
@@ -188,6 +189,11 @@ class MotionDeconv(nn.Module):
         self.curved = curved
         self.bin_reach = math.ceil(bin_reach_px / pool)
         self.lam = lam  # weight of the gradient difference to the blurry frame
+        # curved: lam_short for a path of at most short_px, growing with the path's length
+        # up to lam (a longer blur has more frequencies it nearly removes, which the
+        # deconvolution would amplify); chosen on a validation split (model card)
+        self.lam_short = lam_short
+        self.short_px = short_px
         self.max_px = max_px  # larger motion is left to the network (rarely linear)
         self.bins = bins
         self.pool = pool  # the search runs on pool x pool blocks
@@ -242,6 +248,11 @@ class MotionDeconv(nn.Module):
         return sample_circular(g, lag * cand[:, :, 0].unsqueeze(1),
                                lag * cand[:, :, 1].unsqueeze(1)).sum(1)
 
+    def path_lam(self, length: Tensor) -> Tensor:
+        """(B,) lengths of curved paths (px, first copy to last) -> (B,) their ``lam``:
+        ``lam_short`` up to ``short_px``, then in proportion to the length, at most ``lam``."""
+        return torch.clamp(self.lam_short * length / self.short_px, self.lam_short, self.lam)
+
     def forward(self, ir: Tensor, voxel: Tensor) -> Tuple[Tensor, Tensor]:
         x = ir.float()
         act = self.activity(voxel.float())
@@ -254,7 +265,6 @@ class MotionDeconv(nn.Module):
         fy = torch.fft.fftfreq(hp, device=x.device).view(hp, 1)
         fx = torch.fft.rfftfreq(wp, device=x.device).view(1, wp // 2 + 1)
         lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
-        reg = self.lam * lap
         # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
         if self.curved:
             shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
@@ -262,10 +272,13 @@ class MotionDeconv(nn.Module):
             extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
             along = quadratic_path(shifts, self.bins)  # the path at the bins (pooled px)
             move = ((d.abs().amax(1) > 0) & sharpens(act, along)).view(-1, 1, 1)
+            lam = self.path_lam(torch.linalg.vector_norm(pos[:, -1] - pos[:, 0], dim=1))
         else:
             pos = straight_path(d, self.taps)
             extent = d.abs() * 0.5
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
+            lam = torch.full_like(d[:, 0], self.lam)
+        reg = lam.view(-1, 1, 1) * lap
         k = path_response(pos, hp, wp)
         spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
