@@ -13,6 +13,7 @@ from evif_ros.model.motion import (
     path_response,
     quadratic_path,
     sharpens,
+    shifted_sum,
     straight_path,
 )
 
@@ -195,9 +196,9 @@ def test_events_of_no_motion_leave_the_frame_unchanged_on_the_curved_path():
 
 def test_a_short_curved_path_is_regularised_less_and_recovers_more():
     md = MotionDeconv(bins=BINS, curved=True)
-    # 0.05 up to 8 px, then 0.05 per 8 px, at most 0.3 (by hand)
-    lams = md.path_lam(torch.tensor([0.0, 4.0, 8.0, 16.0, 40.0, 100.0])).tolist()
-    assert lams == pytest.approx([0.05, 0.05, 0.05, 0.1, 0.25, 0.3])
+    # 0.1 up to 8 px, then 0.1 per 8 px, at most 0.3 (by hand)
+    lams = md.path_lam(torch.tensor([0.0, 4.0, 8.0, 12.0, 16.0, 40.0])).tolist()
+    assert lams == pytest.approx([0.1, 0.1, 0.1, 0.15, 0.2, 0.3])
     img = _texture(13)
     blurry = np.mean(_along(img, _curve(np.arange(-3, 4))), axis=0)  # a 13.4 px path
     frame = torch.from_numpy(blurry.astype(np.float32))[None, None]
@@ -208,3 +209,21 @@ def test_a_short_curved_path_is_regularised_less_and_recovers_more():
         out, _ = m(frame, _curved_bins(img))
         scores[name] = psnr(out[0, 0].numpy()[inner] * 255, img[inner] * 255)
     assert scores["by length"] > scores["0.3 always"] + 1.0, scores
+
+
+def test_shifted_sum_is_the_sum_of_the_maps_moved_by_hand():
+    rng = np.random.default_rng(14)
+    maps = rng.random((2, 3, 10, 12))
+    pos = np.array([[[2, -3], [0.5, 0], [-1, 1.25]], [[0, 0], [-4, 7], [1.5, -0.5]]])
+    yy, xx = np.mgrid[0:10, 0:12]
+    by_hand = np.zeros((2, 10, 12))
+    for i in range(2):
+        for k in range(3):
+            y, x = yy + pos[i, k, 0], xx + pos[i, k, 1]  # where each pixel samples the map
+            y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+            for dy in (0, 1):
+                for dx in (0, 1):
+                    weight = (1 - abs(y - (y0 + dy))) * (1 - abs(x - (x0 + dx)))
+                    by_hand[i] += weight * maps[i, k][(y0 + dy) % 10, (x0 + dx) % 12]
+    mine = shifted_sum(torch.from_numpy(maps), torch.from_numpy(pos)).numpy()
+    np.testing.assert_allclose(mine, by_hand, atol=1e-12)
