@@ -145,17 +145,20 @@ def sharpens(activity: Tensor, pos: Tensor) -> Tensor:
     costs up to 8 dB. Both sums are compared over the part of the grid that no bin's move
     leaves, so what wraps around the border counts in neither."""
     b, n, h, w = activity.shape
-    rows = torch.arange(h, device=activity.device, dtype=activity.dtype)
-    cols = torch.arange(w, device=activity.device, dtype=activity.dtype)
     moved = shifted_sum(activity, pos).reshape(b, h * w)
     still = activity.sum(1).reshape(b, h * w)
-    reach = pos.abs().amax(1).ceil() + 1.0  # (B, 2)
-    inside = ((rows.view(1, h, 1) >= reach[:, 0].view(b, 1, 1))
-              & (rows.view(1, h, 1) < h - reach[:, 0].view(b, 1, 1))
-              & (cols.view(1, 1, w) >= reach[:, 1].view(b, 1, 1))
-              & (cols.view(1, 1, w) < w - reach[:, 1].view(b, 1, 1))).reshape(b, h * w)
-    m = inside.to(activity.dtype)
-    return (masked_variance(moved, m) > masked_variance(still, m)) & (m.sum(1) > 0)
+    # an empty interior gives both variances 0: not sharper
+    m = interior(h, w, pos.abs().amax(1).ceil() + 1.0).reshape(b, h * w).to(activity.dtype)
+    return masked_variance(moved, m) > masked_variance(still, m)
+
+
+def interior(h: int, w: int, margin: Tensor) -> Tensor:
+    """(B, 2) margins (rows, columns; px) -> (B, h, w) bool: the pixels at least that far
+    from every border of an h x w grid."""
+    rows = torch.arange(h, device=margin.device, dtype=margin.dtype).view(1, h, 1)
+    cols = torch.arange(w, device=margin.device, dtype=margin.dtype).view(1, 1, w)
+    my, mx = margin[:, 0].view(-1, 1, 1), margin[:, 1].view(-1, 1, 1)
+    return (rows >= my) & (rows < h - my) & (cols >= mx) & (cols < w - mx)
 
 
 def shifted_sum(maps: Tensor, pos: Tensor) -> Tensor:
@@ -304,10 +307,5 @@ class MotionDeconv(nn.Module):
         spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
-        rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
-        cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
-        my = (extent[:, 0] + 2.0).view(-1, 1, 1)
-        mx = (extent[:, 1] + 2.0).view(-1, 1, 1)
-        inside = (rows >= my) & (rows < h - my) & (cols >= mx) & (cols < w - mx)
-        keep = (inside & move).unsqueeze(1).to(x.dtype)
+        keep = (interior(h, w, extent + 2.0) & move).unsqueeze(1).to(x.dtype)
         return (x + keep * (sharp - x)).to(ir.dtype), d

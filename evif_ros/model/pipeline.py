@@ -130,7 +130,6 @@ class EvifPipeline(nn.Module):
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)
         self.use_fusion = True
-        self.enhance_level = cfg.enhance_level
         self.multiple = cfg.scale * max(MULTIPLE, cfg.fusion_patch)
 
     @staticmethod
@@ -169,13 +168,13 @@ class EvifPipeline(nn.Module):
             if channels_last:  # the stacked grids come from a 5-D tensor, always NCHW
                 x = x.contiguous(memory_format=torch.channels_last)
             visible, state, feat, dec = self.recon(x, state)
-            return visible, state, [dec if self.enhance_level == 1 else feat], dec
+            return visible, state, [dec if self.deblur.enhance_level == 1 else feat], dec
         feats: List[Tensor] = []
         visible = sub_voxels[:, 0, :1]
         dec = visible
         for i in range(k):
             visible, state, feat, dec = self.recon(self.events_in(sub_voxels[:, i]), state)
-            feats.append(dec if self.enhance_level == 1 else feat)
+            feats.append(dec if self.deblur.enhance_level == 1 else feat)
         return visible, state, feats, dec
 
     def run(self, ir_n: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
@@ -242,7 +241,7 @@ def with_settings(model: EvifPipeline, cfg: EvifConfig, **changes
     if cfg.motion_curved and not cfg.motion_taps:
         raise ConfigError("--motion-curved needs the motion deconvolution (evif train "
                           "--motion-taps N)")
-    if cfg.enhance_level != model.enhance_level:
+    if cfg.enhance_level != model.deblur.enhance_level:
         raise ConfigError("the enhancement's level has weights of its own: change it with "
                           "evif train --enhance-level")
     if cfg.deblur_act not in ACTIVATIONS:
