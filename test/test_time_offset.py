@@ -20,7 +20,7 @@ from evif_ros import topics
 from evif_ros.bags import open_bag, typestore
 from evif_ros.core.calibration import load_calibration
 from evif_ros.msgs import split_ns, stamp_to_ns
-from evif_ros.nodes.common import SENSOR_QOS
+from evif_ros.nodes.common import EVENTS_BEST_EFFORT
 from evif_ros.paths import share_file
 
 EVIF = str(BIN / "evif")
@@ -102,7 +102,10 @@ class Outputs(Node):
         super().__init__("offset_test_outputs")
         self.stamps: list[int] = []
         self.diag: dict[str, str] = {}
-        self.create_subscription(Image, topics.FUSED, self._fused, SENSOR_QOS, raw=True)
+        # best effort as published, 1000 deep: the sensor profile's 5 lost outputs that
+        # arrived while this process was busy (a fresh-clone CI run received 26 of 28)
+        self.create_subscription(Image, topics.FUSED, self._fused, EVENTS_BEST_EFFORT,
+                                 raw=True)
         self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._diag, 10)
 
     def _fused(self, raw: bytes) -> None:
