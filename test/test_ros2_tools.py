@@ -213,10 +213,14 @@ def test_rig_launch_ctrl_c_in_a_terminal_while_the_model_runs(workspace, tmp_pat
 
 
 def test_replay_launch_of_a_simulated_bag(workspace, tmp_path):
+    # playback waits for evif_node, not for the echo: 1 s of rig at a quarter speed keeps
+    # outputs coming for 4 s, longer than `ros2 topic echo` takes to join on a loaded
+    # machine (a 0.4 s bag at full speed was over before it had, in a fresh-clone CI run)
     sim = rt.run_in(workspace, f"ros2 run evif_ros evif simulate --out {tmp_path}/sim "
-                               "--duration 0.4 --seed 3", timeout=300)
+                               "--duration 1.0 --seed 3", timeout=300)
     assert sim.returncode == 0, sim.stderr[-2000:]
-    _fused_then_interrupt(workspace, f"evif_ros replay.launch.py bag:={tmp_path}/sim/rig",
+    _fused_then_interrupt(workspace, f"evif_ros replay.launch.py bag:={tmp_path}/sim/rig "
+                          "rate:=0.25",
                           tmp_path / "launch.log", {"evif_replay", "evif_node",
                                                     "event_renderer"}, group=True)
 
