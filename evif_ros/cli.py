@@ -7,16 +7,26 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
+from evif_ros.commands import eval_real, visible
+from evif_ros.commands.argtypes import (
+    COUNT,
+    CROP,
+    FRACTION,
+    NATURAL,
+    NONNEGATIVE,
+    POSITIVE,
+    SEED,
+    number,
+)
 from evif_ros.errors import ConfigError, EvifError
 
 # literal so that building the parser does not import torch; test_model checks them
 # against evif_ros.model.pipeline.SIZES, evif_ros.model.train.FUSION_OBJECTIVES and
 # evif_ros.model.losses.FUSION_TERMS
-MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2")
+MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2", "rt3")
 FUSION_OBJECTIVES = ("paper", "salient", "sharp")
 FUSION_TERMS = ("ssim", "mi", "nce", "int", "grad", "mi_px", "ssim_vis", "mi_px_vis")
 
@@ -28,34 +38,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _number(kind: type, lo: float | None = None, hi: float | None = None,
-            above: bool = False, multiple: int = 1):
-    """argparse type: a finite ``kind`` in ``[lo, hi]`` (``(lo, hi]`` with ``above``)."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-        if lo is not None and (value <= lo if above else value < lo):
-            raise argparse.ArgumentTypeError(f"{text} must be {'>' if above else '>='} {lo:g}")
-        if hi is not None and value > hi:
-            raise argparse.ArgumentTypeError(f"{text} must be <= {hi:g}")
-        if multiple != 1 and value % multiple:
-            raise argparse.ArgumentTypeError(f"{text} must be a multiple of {multiple}")
-        return value
-    return parse
 
-
-COUNT = _number(int, 1)  # at least one
-NATURAL = _number(int, 0)
-SEED = _number(int, 0, 2**31 - 1)
-POSITIVE = _number(float, 0.0, above=True)
-NONNEGATIVE = _number(float, 0.0)
-FRACTION = _number(float, 0.0, 1.0)
-# crops are cut from the 346x260 sensor and must survive three 2x downsamplings
-CROP = _number(int, 16, 256, multiple=8)
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -94,7 +77,9 @@ def _dataset(args: argparse.Namespace) -> None:
                         procedural_fraction=args.procedural_fraction,
                         randomize_dvs=args.randomize_dvs, motion_scale=args.motion_scale,
                         warmup_frames=args.warmup_frames,
-                        frame_period_ns=int(round(1e6 * args.frame_period_ms)))
+                        frame_period_ns=int(round(1e6 * args.frame_period_ms)),
+                        width=args.sensor[0], height=args.sensor[1],
+                        exposure_ns=int(round(1e6 * args.exposure_ms)))
     paths = write_dataset(Path(args.out), args.split, args.samples, args.seed,
                           shard_size=args.shard_size, workers=args.workers, cfg=cfg,
                           progress=not args.quiet)
@@ -308,7 +293,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _rate_or_auto(text: str):
-    return text if text == "auto" else _number(float, 0.0, 100.0, above=True)(text)
+    return text if text == "auto" else number(float, 0.0, 100.0, above=True)(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "so training carries the reconstruction state into each exposure")
     p.add_argument("--frame-period-ms", type=POSITIVE, default=1e3 / 30,
                    help="IR frame period of the earlier frames (default: 30 Hz)")
+    p.add_argument("--sensor", type=number(int, 64, 1280, multiple=2), nargs=2,
+                   default=(346, 260), metavar=("W", "H"),
+                   help="event-camera size (both cameras share its grid); default DAVIS346")
+    p.add_argument("--exposure-ms", type=number(float, 1.0, 200.0), default=25.0,
+                   help="IR exposure (default %(default)s)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_dataset)
 
@@ -384,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="publish a bag with its timing and /clock")
     p.add_argument("bag", help="bag directory or .mcap file (libcaer_driver bags too)")
-    p.add_argument("--rate", type=_number(float, 0.0, 100.0, above=True), default=1.0)
+    p.add_argument("--rate", type=number(float, 0.0, 100.0, above=True), default=1.0)
     p.add_argument("--loop", action="store_true")
     p.add_argument("--delay", type=NONNEGATIVE, default=1.0,
                    help="seconds between creating publishers and the first message")
@@ -536,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="", help="TorchScript model (default: shipped)")
     p.add_argument("--seed", type=SEED, default=7)
     p.set_defaults(func=_demo)
+
+    visible.register(sub)
+    eval_real.register(sub)
     return ap
 
 

@@ -261,7 +261,8 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
-    feeder = WindowFeeder(calib, runner.k)  # the node's front end, time offset included
+    # the node's front end, time offset included
+    feeder = WindowFeeder(calib, runner.k, recon_span_ns=runner.recon_span_ns)
     windows, aps = [], []
     truth: dict[str, dict[int, np.ndarray]] = {topics.GT_VISIBLE: {}, topics.GT_IR: {}}
     with open_bag(bag) as reader:

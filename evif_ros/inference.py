@@ -67,6 +67,9 @@ class EvifRunner:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.k = int(self.meta["config"]["sub_windows"])
+        # span of the K sub-windows the model was trained on (0: the IR exposure); models
+        # with image feedback take every event since the previous window
+        self.recon_span_ns = int(self.meta.get("recon_span_ns", 0) or 0)
         self.calib = calib
         w, h = calib.davis_size
         self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window

@@ -253,7 +253,8 @@ def sustainable_rate(model: Path, scenario: str, seed: int, threads: int,
     runner = EvifRunner(model, calib, "cpu")
     cfg = synthetic_rig_config({"scenario": scenario, "seed": seed, "aligned": False})
     t0, rig_s = time.perf_counter(), 0.25
-    windows = rig_windows(Rig(cfg).run(rig_s), WindowFeeder(calib, runner.k))
+    feeder = WindowFeeder(calib, runner.k, recon_span_ns=runner.recon_span_ns)
+    windows = rig_windows(Rig(cfg).run(rig_s), feeder)
     sim_s_per_rig_s = (time.perf_counter() - t0) / rig_s
     runner.warm_up(1)
     times = []

@@ -16,6 +16,9 @@ CONTRACT = ("forward(ir (B,1,H,W) raw counts on the event-camera grid, exposure_
             "ir_deblurred counts, visible [0,1], state)")
 
 
+FEEDBACK_SPAN_NS = 33_333_333  # the synthetic rig's IR frame period (30 Hz)
+
+
 def example_inputs(cfg: EvifConfig, h: int = 52, w: int = 70, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     ir = 7000 + 2000 * torch.rand(1, 1, h, w, generator=g)
@@ -52,6 +55,8 @@ def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"config": cfg.to_dict(), "contract": CONTRACT, **meta}
+    if cfg.recon_feedback:  # trained on every event since the previous 30 Hz window
+        meta.setdefault("recon_span_ns", FEEDBACK_SPAN_NS)
     torch.jit.save(scripted, str(out), _extra_files={"evif.json": json.dumps(meta)})
     return {"parameters": count_parameters(model), "bytes": out.stat().st_size,
             "max_diff": diff}

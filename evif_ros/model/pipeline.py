@@ -72,6 +72,10 @@ class EvifConfig:
     # reconstruction's feature there); 1, its first level, with the reconstruction's last
     # decoder feature: the finest scale either network has, where IR edges are sharpened
     enhance_level: int = 2
+    # the reconstruction's state holds its last image, fed back beside the events
+    # (ReconNet feedback); trained on every event since the previous window, so the
+    # runtime cuts the sub-windows over a whole IR frame period (recon_span)
+    recon_feedback: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +104,12 @@ SIZES = {
                       deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
                       recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
                       fusion_mix_kernel=1, conv_first=True, scale=2),
+    # rt2 whose reconstruction feeds its last image back (holds the scene through quiet
+    # periods) and sees every event since the previous window
+    "rt3": EvifConfig(size="rt3", sub_windows=6, recon_base=16, recon_kernel=3,
+                      deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
+                      recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
+                      fusion_mix_kernel=1, conv_first=True, scale=2, recon_feedback=True),
 }
 
 
@@ -119,7 +129,7 @@ class EvifPipeline(nn.Module):
         recon_in = 2 * cfg.sub_windows if cfg.recon_stacked else cfg.in_ch
         self.recon = ReconNet(recon_in, cfg.recon_base, kernel=cfg.recon_kernel,
                               recurrent=cfg.recon_recurrent, conv_first=cfg.conv_first,
-                              shuffle=cfg.scale)
+                              shuffle=cfg.scale, feedback=cfg.recon_feedback)
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,

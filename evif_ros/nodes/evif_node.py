@@ -109,8 +109,14 @@ class EvifNode(Node):
                          "grids as the packets arrive, so that only the last packet is left "
                          "when the exposure closes")
         # grid buffers: the open exposures, the queue and the window being run
+        span_ms = declare(self, "recon_span_ms", 0.0, "Span of the reconstruction's "
+                          "sub-windows, ending at mid-exposure (0 = the model's own: the IR "
+                          "exposure, or with image feedback the IR frame period it was "
+                          "trained at; set your thermal camera's frame period)", lo=0.0,
+                          hi=10_000.0)
         self.feeder = WindowFeeder(self.calib, self.k, prebin=prebin,
-                                   max_grids=self.max_pending + 4)
+                                   max_grids=self.max_pending + 4,
+                                   recon_span_ns=int(span_ms * 1e6) or self.runner.recon_span_ns)
         self.sync = self.feeder.sync
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()

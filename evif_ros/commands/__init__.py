@@ -1,0 +1,1 @@
+"""One module per group of `evif` subcommands, each with a ``register(sub)``."""

@@ -1,0 +1,95 @@
+"""Real recordings with APS frames: DV's AEDAT4 and the events.npz + frames.csv layout,
+the structure score, and `evif eval-real` end to end."""
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from evif_ros.cli import main
+from evif_ros.errors import InputFileError
+from evif_ros.realdata.recording import load_recording
+from evif_ros.realdata.score import structure_score
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "dv_sample_davis346.aedat4"
+
+
+def test_dv_written_aedat4_reads_as_its_readme_says():
+    rec = load_recording(FIXTURE)
+    # figures of ../shared/data/real_davis/README.md (written by DV, counted there)
+    assert (rec.width, rec.height) == (346, 260)
+    assert rec.events.size == 6676 and len(rec.frames) == 4
+    assert np.all(np.diff(rec.events["t"]) >= 0)
+    assert all(f.image.shape == (260, 346) and f.end_ns > f.start_ns for f in rec.frames)
+
+
+def _folder(tmp_path: Path, header="index,aps,exposure_start_us,exposure_end_us",
+            size=(64, 48)) -> Path:
+    w, h = size
+    rng = np.random.default_rng(0)
+    n = 5000
+    t = np.sort(rng.integers(1_000_000, 1_300_000, n))
+    np.savez(tmp_path / "events.npz", x=rng.integers(0, 64, n).astype(np.uint16),
+             y=rng.integers(0, 48, n).astype(np.uint16), t_us=t.astype(np.int64),
+             p=rng.integers(0, 2, n).astype(np.uint8), width=64, height=48)
+    (tmp_path / "aps").mkdir()
+    rows = [header]
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "aps" / f"{i:06d}.png"),
+                    (rng.random((h, w)) * 255).astype(np.uint8))
+        rows.append(f"{i},aps/{i:06d}.png,{1_000_000 + 100_000 * i},{1_080_000 + 100_000 * i}")
+    (tmp_path / "frames.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+def test_folder_layout_reads_times_in_ns(tmp_path):
+    rec = load_recording(_folder(tmp_path))
+    assert rec.events.size == 5000 and len(rec.frames) == 3
+    assert rec.frames[1].start_ns == 1_100_000_000 and rec.frames[1].mid_ns == 1_140_000_000
+
+
+@pytest.mark.parametrize("broken, message", [
+    (lambda p: (p / "frames.csv").unlink(), "no frames.csv"),
+    (lambda p: (p / "frames.csv").write_text("index,file,start,end\n0,a,1,2\n"),
+     "needs columns"),
+    (lambda p: cv2.imwrite(str(p / "aps" / "000001.png"), np.zeros((10, 10), np.uint8)),
+     "10x10, the events' sensor is 64x48"),
+    (lambda p: np.savez(p / "events.npz", x=np.zeros(3)), "missing array"),
+])
+def test_bad_folders_fail_in_one_line_naming_the_file(tmp_path, broken, message):
+    root = _folder(tmp_path)
+    broken(root)
+    with pytest.raises(InputFileError, match=message):
+        load_recording(root)
+
+
+def test_structure_score_by_hand():
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur((rng.random((80, 100)) * 255).astype(np.uint8), (0, 0), 2)
+    assert structure_score(img, img) == pytest.approx(1.0)
+    # equalisation undoes a monotone tone change; gradient magnitude ignores the sign
+    assert structure_score(img, 255 - img) > 0.99
+    assert structure_score(np.full_like(img, 7), img) == 0.0  # a flat image has no structure
+    other = cv2.GaussianBlur((rng.random((80, 100)) * 255).astype(np.uint8), (0, 0), 2)
+    assert abs(structure_score(other, img)) < 0.2
+
+
+def test_eval_real_cli_on_dv_file(tmp_path, tiny_model, capsys):
+    out = tmp_path / "out"
+    assert main(["eval-real", str(FIXTURE), "--out", str(out), "--model", str(tiny_model),
+                 "--quiet"]) == 0
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    # the first APS frame's mid-exposure precedes the first event: nothing to score it by
+    assert [r["frame"] for r in rows] == ["1", "2", "3"]
+    assert all(-1 <= float(r["evif"]) <= 1 for r in rows)
+    grid = cv2.imread(str(out / "grid.png"))
+    assert grid is not None and grid.shape[1] == 4 * 346
+    assert "EVIF visible" in capsys.readouterr().out
+
+
+def test_eval_real_cli_bad_path_is_one_line(tmp_path, capsys):
+    assert main(["eval-real", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such recording" in err[0]

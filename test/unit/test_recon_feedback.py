@@ -1,0 +1,58 @@
+"""Image feedback in the reconstruction: the widened network starts as the old one, the state
+carries the image, and the exported file keeps the runtime contract."""
+
+import numpy as np
+import torch
+
+from evif_ros.model.pipeline import EvifPipeline, config_for
+from evif_ros.model.train_visible import sequence_loss, with_feedback
+
+
+def _small(feedback=False):
+    return config_for("rt2", recon_base=4, deblur_base=4, fusion_base=4, fusion_dim=8,
+                      sub_windows=3, recon_feedback=feedback)
+
+
+def test_widened_model_reproduces_the_old_one_from_a_reset_state():
+    torch.manual_seed(0)
+    cfg = _small()
+    old = EvifPipeline(cfg).eval()
+    new, new_cfg = with_feedback(old, cfg)
+    assert new_cfg.recon_feedback and new.n_state == old.n_state + 1
+    ir = 5000 + 1000 * torch.rand(1, 1, 40, 56)
+    ev = torch.poisson(torch.full((1, 10, 40, 56), 0.3))
+    sub = torch.poisson(torch.full((1, 3, 10, 40, 56), 0.3))
+    with torch.no_grad():
+        a = old(ir, ev, sub, [])
+        b = new.eval()(ir, ev, sub, [])
+    # grey (logit 0) plus the old prediction: the same image, and the same task outputs
+    for x, y in zip(a[:3], b[:3]):
+        assert torch.allclose(x, y, atol=1e-5)
+    assert b[3][-1].shape == (1, 1, 48, 64)  # the padded image carried in the state
+
+
+def test_feedback_image_is_the_next_windows_starting_point():
+    torch.manual_seed(1)
+    model = EvifPipeline(_small(True)).eval()
+    sub = torch.zeros(1, 3, 2, 32, 32)
+    with torch.no_grad():
+        vis, state, _, _ = model.reconstruct(sub, [])
+        # zero the network's own change: the image must then pass through unchanged
+        model.recon.pred.weight.zero_()
+        model.recon.pred.bias.zero_()
+        vis2, state2, _, _ = model.reconstruct(sub, state)
+    assert torch.allclose(vis2, vis.clamp(1e-3, 1 - 1e-3), atol=1e-6)
+    assert torch.equal(state2[-1], vis2)
+
+
+def test_sequence_loss_trains_only_through_the_reconstruction():
+    torch.manual_seed(2)
+    model = EvifPipeline(_small(True))
+    ev = torch.poisson(torch.full((2, 4, 3, 2, 32, 32), 0.5))
+    frames = torch.rand(2, 4, 1, 32, 32)
+    loss, state, terms = sequence_loss(model, ev, frames, [], first=0, skip=1)
+    loss.backward()
+    assert np.isfinite(terms["l1"]) and 0 <= terms["ssim"] <= 1
+    assert model.recon.head[0].weight.grad is not None
+    assert all(p.grad is None for p in model.deblur.parameters())
+    assert len(state) == model.n_state

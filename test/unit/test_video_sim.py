@@ -1,0 +1,77 @@
+"""The visible-only sequence simulator: rests and flicker as the issue asks, determinism."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from evif_ros.sim.dvs import DvsConfig, DvsSimulator
+from evif_ros.sim.video import VideoConfig, make_sequence, simulate_windows, speed_profile
+
+
+def _photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur((rng.random((200, 240)) * 255).astype(np.uint8), (0, 0), 3)
+    img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def test_rest_windows_carry_only_noise_and_motion_windows_many_events():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48]
+    stripes = (0.05 + 0.9 * (np.sin(xx / 3.0) > 0)).astype(np.float32)
+    moving_until = 0.1
+
+    def render(t, lit=True):
+        shift = 40.0 * min(t, moving_until)  # 40 px/s, then rest
+        return np.roll(stripes, int(round(shift * 4)) // 4, axis=1)
+
+    dvs = DvsSimulator(DvsConfig(width=48, height=48, noise_rate_hz=0.0,
+                                 hot_pixel_fraction=0.0), rng)
+    counts, frames, _ = simulate_windows(render, lambda a, b: 160.0 if a < moving_until else 0,
+                                         dvs, rng, (48, 48), 20_000_000, 10, 4)
+    per_window = counts.reshape(10, -1).sum(1)
+    assert counts.shape == (10, 4, 2, 48, 48) and frames.shape == (10, 48, 48)
+    assert per_window[1:5].min() > 100  # 20-100 ms: the stripes move (a px every 25 ms)
+    assert per_window[6:].max() == 0  # at rest, without noise, nothing fires
+
+
+def test_flicker_fires_a_static_scene_but_not_its_ground_truth():
+    rng = np.random.default_rng(1)
+    base = np.full((32, 32), 0.5, np.float32)
+
+    def render(t, lit=True):
+        return base * (1 + 0.4 * np.sin(2 * np.pi * 100.0 * t)) if lit else base
+
+    dvs = DvsSimulator(DvsConfig(width=32, height=32, noise_rate_hz=0.0,
+                                 hot_pixel_fraction=0.0, c_sigma=0.0), rng)
+    counts, frames, _ = simulate_windows(render, lambda a, b: 0.0, dvs, rng, (32, 32),
+                                         30_000_000, 3, 6, flicker_hz=100.0)
+    # ln(1.4 / 0.6) = 0.85 log units peak to peak: 3 ON + 3 OFF crossings per cycle at 0.25
+    assert counts[:, :, 0].sum() > 32 * 32 * 3 * 2 and counts[:, :, 1].sum() > 32 * 32 * 3 * 2
+    assert np.ptp(frames.astype(int), axis=0).max() == 0  # ground truth under mean light
+
+
+def test_speed_profile_rests_and_bounds():
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 1, 1001)
+    rests = 0
+    for _ in range(20):
+        v = speed_profile(rng, t, 100.0)
+        assert np.abs(v).max() <= 100.0
+        rests += int((v == 0).sum() > 50)
+    assert rests >= 5  # held stops are common, as the issue asks
+
+
+def test_sequences_are_deterministic_per_seed(tmp_path):
+    cfg = VideoConfig(photos_dir=str(tmp_path), size=32, windows=4, sub_windows=3)
+    photo = _photo(tmp_path)
+    a = make_sequence(photo, cfg, np.random.default_rng(7))
+    b = make_sequence(photo, cfg, np.random.default_rng(7))
+    c = make_sequence(photo, cfg, np.random.default_rng(8))
+    assert a["counts"].shape == (4, 3, 2, 32, 32) and a["counts"].dtype == np.uint8
+    assert np.array_equal(a["counts"], b["counts"]) and np.array_equal(a["frames"], b["frames"])
+    assert not np.array_equal(a["frames"], c["frames"])
+    assert 10e6 <= a["period_ns"] <= 110e6
