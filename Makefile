@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 DEMO_OUT ?= demo_out
 
-.PHONY: all venv demo test lint bench clean
+.PHONY: all venv demo test test-fast lint bench clean
 
 all: test
 
@@ -36,13 +36,19 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/evif demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# everything: lint, layer contracts, unit tests, then the integration tests (DDS, launch,
+# colcon, the CLI in subprocesses)
+test: lint
 	@echo "ROS_DOMAIN_ID=$(ROS_DOMAIN_ID)"
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q test
+	$(PY) -m pytest -q test/unit test/integration
+
+# the unit tests alone (no DDS, no subprocess graphs): seconds, for every change
+test-fast: $(STAMP)
+	$(PY) -m pytest -q test/unit -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) scripts/bench_voxel.py

@@ -28,6 +28,7 @@ setup(
         (f"share/{PACKAGE}/launch", files("launch/*.py")),
         (f"share/{PACKAGE}/config", files("config/*")),
         (f"share/{PACKAGE}/models", files("models/*")),
+        (f"share/{PACKAGE}/models/cards", files("models/cards/*")),
         (f"share/{PACKAGE}/calibration", files("calibration/*.yaml")),
     ],
     package_data={PACKAGE: ["py.typed"]},
@@ -38,7 +39,7 @@ setup(
     description="Event-based visible and infrared fusion (EVIF) for ROS 2.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": ["evif = evif_ros.cli:main"]
-        + [f"{node} = {PACKAGE}.nodes.entry:{node}" for node in NODES],
+        "console_scripts": ["evif = evif_ros.apps.cli:main"]
+        + [f"{node} = {PACKAGE}.ros.nodes.entry:{node}" for node in NODES],
     },
 )

@@ -1,7 +1,7 @@
 """ros2 launch evif_ros replay.launch.py bag:=DIR [rate:=1.0] [model:=...]
 
 Replays a rosbag2 (our recordings or libcaer_driver bags) with /clock through the same
-graph as rig.launch.py minus the drivers (evif_ros.graph, source "bag").
+graph as rig.launch.py minus the drivers (evif_ros.ros.graph, source "bag").
 """
 
 import os
@@ -12,7 +12,7 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from evif_ros.graph import load_params, source_overrides
+from evif_ros.ros.graph import load_params, source_overrides
 
 SHARE = get_package_share_directory("evif_ros")
 

@@ -1,6 +1,6 @@
 """ros2 launch evif_ros rig.launch.py [source:=live|sim|aedat4] [rviz:=true] [model:=...]
 
-Starts the rig graph defined in evif_ros.graph (the same graph `evif rig` runs without
+Starts the rig graph defined in evif_ros.ros.graph (the same graph `evif rig` runs without
 ros2 launch) with the parameters of config/rig.yaml. The synthetic rig (source:=sim) takes
 rate:=, duration:= and seed:=; its default rate is slow enough for CPU inference to keep
 up with every IR frame (raise it on a GPU).
@@ -18,7 +18,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from evif_ros.graph import load_params, source_overrides
+from evif_ros.ros.graph import load_params, source_overrides
 
 SHARE = get_package_share_directory("evif_ros")
 # 30 Hz IR frames at 0.02x real time: one window every 1.7 s, which the shipped CPU model
@@ -82,7 +82,7 @@ def generate_launch_description():
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",
                               description="TorchScript model: a path or a shipped name "
-                                          "(evif_rt.ts, evif_lite.ts, evif_gpu.ts); empty = "
+                                          "(evif_rt.ts, evif_gpu.ts, ...); empty = "
                                           "evif_rt.ts"),
         DeclareLaunchArgument("device", default_value="auto",
                               description="auto (CUDA when present), cpu or cuda"),

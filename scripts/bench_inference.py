@@ -25,10 +25,10 @@ import warnings
 import numpy as np
 import torch
 
-from evif_ros.core.calibration import load_calibration
-from evif_ros.feeder import WindowFeeder
-from evif_ros.inference import EvifRunner
 from evif_ros.paths import share_file
+from evif_ros.runtime.calibration import load_calibration
+from evif_ros.runtime.feeder import WindowFeeder
+from evif_ros.runtime.inference import EvifRunner
 from evif_ros.sim.rig import Rig, rig_windows, synthetic_rig_config
 
 
@@ -41,9 +41,9 @@ def windows(seconds: float, k: int, calib):
 def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
     """GMAC of a pass with the recurrent state carried (the node's steady state: from a
     reset state FireNet's ConvGRUs skip half their work)."""
-    from evif_ros.model.cost import count_macs
-    from evif_ros.model.firenet import FireNet
-    from evif_ros.model.pipeline import config_for
+    from evif_ros.learning.cost import count_macs
+    from evif_ros.learning.firenet import FireNet
+    from evif_ros.learning.pipeline import config_for
     net = FireNet().eval()
     voxel = torch.zeros(1, 5, h, w)
     with torch.no_grad():
@@ -56,8 +56,8 @@ def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
 
 def pipeline_gmac(cfg, h: int, w: int) -> float:
     """GMAC of one pass of the pipeline built from ``cfg``, state carried."""
-    from evif_ros.model.cost import count_macs
-    from evif_ros.model.pipeline import EvifPipeline
+    from evif_ros.learning.cost import count_macs
+    from evif_ros.learning.pipeline import EvifPipeline
     model = EvifPipeline(cfg).eval()
     inputs = (torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w),
               torch.zeros(1, cfg.sub_windows, 10, h, w))
@@ -68,7 +68,7 @@ def pipeline_gmac(cfg, h: int, w: int) -> float:
 
 def model_gmac(runner: EvifRunner, h: int, w: int) -> float:
     """MACs of the loaded model's own configuration (rebuilt eagerly from its metadata)."""
-    from evif_ros.model.pipeline import EvifConfig
+    from evif_ros.learning.pipeline import EvifConfig
     return pipeline_gmac(EvifConfig(**runner.meta["config"]), h, w)
 
 
@@ -91,7 +91,7 @@ def main() -> None:
     runner = EvifRunner(model, calib, args.device, args.precision)
     dev, k = runner.device, runner.k
     wins = windows(args.frames / 30 + 0.1, k, calib)[: args.frames]
-    from evif_ros.model.firenet import FireNet
+    from evif_ros.learning.firenet import FireNet
     firenet = torch.jit.script(FireNet().eval()).to(dev)
     w, h = calib.davis_size
     fire_in = torch.rand(1, 5, h, w, device=dev)

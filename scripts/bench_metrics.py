@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from evif_ros.core.metrics import all_metrics
+from evif_ros.evaluation.metrics import all_metrics
 
 
 def main() -> None:

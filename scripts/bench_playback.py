@@ -47,7 +47,7 @@ def subscriber(expected: int, timeout: float) -> None:
     from rclpy.node import Node
     from sensor_msgs.msg import PointCloud2
 
-    from evif_ros.nodes.common import EVENTS_RELIABLE
+    from evif_ros.ros.nodes.common import EVENTS_RELIABLE
 
     rclpy.init()
     node = Node("bench_sub")

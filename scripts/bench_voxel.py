@@ -19,8 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from evif_ros.core.events import make_events  # noqa: E402
-from evif_ros.core.voxel import (  # noqa: E402
+from evif_ros.runtime.events import make_events  # noqa: E402
+from evif_ros.runtime.voxel import (  # noqa: E402
     WindowVoxelizer,
     polarity_voxel_grid,
     scer,

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from bench_inference import windows as bench_windows  # scripts/ is on the path when run
 
-from evif_ros.core.calibration import load_calibration
-from evif_ros.inference import EvifRunner
 from evif_ros.paths import share_file
+from evif_ros.runtime.calibration import load_calibration
+from evif_ros.runtime.inference import EvifRunner
 
 OUTPUTS = ("fused", "visible", "ir_deblurred")
 

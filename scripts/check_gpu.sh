@@ -34,7 +34,7 @@ for p in fp32 fp16; do
 done
 step "training on the GPU ($ITERS iterations per stage)"
 D=$(mktemp -d)
-EVIF="$PY -m evif_ros.cli"
+EVIF="$PY -m evif_ros.apps.cli"
 W=$(( $(nproc) > 4 ? $(nproc) - 2 : 2 ))
 T="--size rt2 --device cuda --batch 32 --crop 128 --workers $W --iters $ITERS --quiet"
 {

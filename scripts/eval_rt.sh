@@ -34,7 +34,7 @@ one_split() {
   compare "$split" "${out}_ft" "$RUN/evif_rt_ft.ts"
   compare "$split" "${out}_mi" "$BASE/evif_rt_mi.ts"
   compare "$split" "${out}_rt1" "$RUN/evif_rt1.ts"  # the earlier full-resolution design
-  for m in evif_lite evif_gpu; do
+  for m in evif_gpu; do
     compare "$split" "${out}_$m" "models/$m.ts" --limit "$LIMIT"
   done
 }

@@ -53,7 +53,7 @@ fusion_pid=$!
 $EVIF train --data "$DATA" --out "$RUN/fusion_vis" --stage 3 --init "$RUN/fusion_ft/stage3.pt" --iters 1600 --lr 2e-4 --decay-from 400 --fusion salient --fusion-weights ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75 --freeze-tasks --no-mi $T
 wait "$fusion_pid"
 # last, the deblurring networks (the full model's and the ablation's) trained on with the
-# event-guided motion deconvolution in front of them (evif_ros/model/motion.py; the blur
+# event-guided motion deconvolution in front of them (evif_ros/learning/motion.py; the blur
 # model averages 7 sharp frames, as the paper's); the shipped file joins the full one to
 # the fusion network above
 $EVIF train --data "$DATA" --out "$RUN/full_motion" --stage 2 --init "$RUN/full/stage2.pt" --iters "$S2" --lr 5e-4 --decay-from $((S2 / 3)) --motion-taps 7 $T &

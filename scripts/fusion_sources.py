@@ -14,8 +14,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from evif_ros.core import metrics as M
-from evif_ros.evaluation import dataset_runner, run_exposure, stretch, to8
+from evif_ros.evaluation import metrics as M
+from evif_ros.evaluation.benchmark import dataset_runner, run_exposure, stretch, to8
 from evif_ros.sim.dataset import iter_samples
 
 COLUMNS = ("MI(F, visible)", "MI(F, IR)", "SSIM(F, visible)", "SSIM(F, IR)",

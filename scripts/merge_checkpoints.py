@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from evif_ros.errors import EvifError, InputFileError
-from evif_ros.model.train import load_checkpoint
+from evif_ros.learning.train import load_checkpoint
 
 TASK_NETWORKS = ("recon.", "deblur.")
 # settings of the task networks without weights of their own: TASKS' value is kept

@@ -16,7 +16,7 @@ METRICS = ("CE", "EN", "MI", "AG", "SSIM", "Q_CB")
 # the rows that are whole model files, by the name of their benchmark JSON (RUN/bench/)
 BENCHED = {"evif_rt.ts (shipped, size rt2)": "evif_rt",
            "evif_rt1: size rt, full resolution (shipped earlier)": "evif_rt1",
-           "evif_lite.ts": "evif_lite", "evif_gpu.ts": "evif_gpu"}
+           "evif_gpu.ts": "evif_gpu"}
 
 
 def load(path: Path) -> dict | None:
@@ -46,12 +46,12 @@ def main() -> None:
                                       "motion scale 3)"),
                              ("ft", "evif_rt, fusion retrained on the fine-tuning data"),
                              ("mi", "evif_rt with the MI terms (Eq. 4-5)"),
-                             ("evif_lite", "evif_lite.ts"), ("evif_gpu", "evif_gpu.ts")):
+                             ("evif_gpu", "evif_gpu.ts")):
             s = load(run / "eval" / f"{split}_{suffix}" / "summary.json")
             if s is not None:
                 rows[name] = s
         lines += [f"### {title} ({full['n']} exposures; other models: first "
-                  f"{rows.get('evif_lite.ts', full)['n']})", "",
+                  f"{rows.get('evif_gpu.ts', full)['n']})", "",
                   "| model | IR PSNR (dB) | visible SSIM | " + " | ".join(METRICS) + " | SD |",
                   "|---" * (4 + len(METRICS)) + "|"]
         for name, s in rows.items():

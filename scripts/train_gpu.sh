@@ -11,7 +11,7 @@ PAIRS=${1:?usage: bash scripts/train_gpu.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]}
 DATA=${2:-data/gpu}
 RUN=${3:-runs/gpu}
 PY=${PY:-.venv/bin/python}
-EVIF="$PY -m evif_ros.cli"
+EVIF="$PY -m evif_ros.apps.cli"
 CORES=$(nproc)
 S1=${S1:-3000} S2=${S2:-6000} S3=${S3:-600} LIMIT_MIN=${LIMIT_MIN:-0}
 MIX="--pairs $PAIRS --procedural-fraction 0.3 --randomize-dvs --workers $CORES --quiet"

@@ -20,7 +20,7 @@ def ros():
 
 def tiny_config():
     """A very small EVIF model: real networks, real TorchScript, CPU-cheap."""
-    from evif_ros.model.pipeline import config_for
+    from evif_ros.learning.pipeline import config_for
     return config_for("lite", sub_windows=2, recon_base=4, deblur_base=8, fusion_base=8,
                       fusion_dim=16)
 
@@ -30,8 +30,8 @@ def tiny_model(tmp_path_factory):
     """An untrained tiny EVIF model exported with `evif export`'s writer."""
     import torch
 
-    from evif_ros.model.export import save
-    from evif_ros.model.pipeline import EvifPipeline
+    from evif_ros.learning.export import save
+    from evif_ros.learning.pipeline import EvifPipeline
     torch.manual_seed(0)
     cfg = tiny_config()
     path = tmp_path_factory.mktemp("model") / "tiny.ts"

@@ -12,8 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
-from evif_ros.core.events import EVENT_DTYPE, empty_events
-from evif_ros.errors import InputFileError
+from evif_ros.errors import InputFileError, dv_reason
+from evif_ros.runtime.events import EVENT_DTYPE, empty_events
 
 
 @dataclass
@@ -111,7 +111,9 @@ class AedatSource:
         try:
             self.rec = self.dv.io.MonoCameraRecording(str(self.path))
         except RuntimeError as exc:
-            raise InputFileError(f"{self.path}: not a readable AEDAT4 file ({exc})") from exc
+            # dv-processing appends a C++ stack trace: its first line says what is wrong
+            raise InputFileError(f"{self.path}: not a readable AEDAT4 file "
+                                 f"({dv_reason(exc)})") from exc
         # side streams are small: read them up front and merge them in by time
         self.triggers, self.frames, self.imu = [], [], []
         if self.rec.isTriggerStreamAvailable():
@@ -209,29 +211,3 @@ class LiveDavisSource:
                 yield batch
             else:
                 time.sleep(0.0005)  # nothing ready yet
-
-
-class SyntheticDavisSource:
-    """The DAVIS346 of the synthetic rig (see :mod:`evif_ros.sim.rig`)."""
-
-    def __init__(self, config, duration_s: float, rate: float = 0.0):
-        from evif_ros.sim.rig import Rig
-
-        self.rig = Rig(config)
-        self.duration_s, self.rate = duration_s, rate
-        self.width, self.height = config.dvs.width, config.dvs.height
-
-    def __iter__(self) -> Iterator[DavisBatch]:
-        from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, Trigger
-
-        pacer = Pacer(self.rate)
-        for rec in self.rig.run(self.duration_s):
-            if isinstance(rec, EventChunk):
-                pacer.wait(int(rec.events["t"][-1]))
-                yield DavisBatch(rec.events)
-            elif isinstance(rec, Trigger):
-                yield DavisBatch(triggers=[rec.t_ns])
-            elif isinstance(rec, ApsFrame):
-                yield DavisBatch(frames=[(rec.t_ns + rec.exposure_ns // 2, rec.image)])
-            elif isinstance(rec, ImuSample):
-                yield DavisBatch(imu=[ImuReading(rec.t_ns, rec.gyro, rec.accel)])

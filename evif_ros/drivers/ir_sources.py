@@ -10,8 +10,8 @@ from typing import Iterator
 
 import numpy as np
 
-from evif_ros import topics
 from evif_ros.errors import InputFileError
+from evif_ros.runtime import topics
 
 
 @dataclass
@@ -70,8 +70,8 @@ class BagIrSource:
             raise InputFileError(f"{self.path}: no such bag")
 
     def __iter__(self) -> Iterator[IrImage]:
-        from evif_ros.bags import open_bag
-        from evif_ros.msgs import image_from_msg, stamp_to_ns
+        from evif_ros.ros.bags import open_bag
+        from evif_ros.runtime.msgs import image_from_msg, stamp_to_ns
 
         with open_bag(self.path) as reader:
             conns = [c for c in reader.connections if c.topic == self.topic]
@@ -82,17 +82,3 @@ class BagIrSource:
                 yield IrImage(stamp_to_ns(msg.header.stamp),
                               image_from_msg(msg, f"{self.path}:{self.topic}",
                                              allowed=("mono16", "mono8")))
-
-
-class SyntheticIrSource:
-    """The thermal camera of the synthetic rig: same seed, same frames as the DAVIS side."""
-
-    def __init__(self, config, duration_s: float):
-        from evif_ros.sim.rig import Rig
-
-        self.rig = Rig(config)
-        self.duration_s = duration_s
-
-    def __iter__(self) -> Iterator[IrImage]:
-        for frame in self.rig.ir_frames(self.duration_s):
-            yield IrImage(frame.host_ns, frame.counts)

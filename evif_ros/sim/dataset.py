@@ -32,9 +32,9 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from evif_ros.core.events import EVENT_DTYPE
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.paths import output_dir
+from evif_ros.runtime.events import EVENT_DTYPE
 from evif_ros.sim.aps import ApsCamera, ApsConfig, tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.pairs import ImagePairScene, PairLibrary
@@ -248,6 +248,12 @@ def iter_samples(data_dir: Path, split: str) -> Iterator[dict]:
             arrays = {k: z[k] for k in z.files}
         except Exception as exc:  # noqa: BLE001 - numpy/zipfile raise many kinds
             raise InputFileError(f"{shard}: unreadable shard ({reason(exc)})") from exc
+        missing = [k for k in ("events", "event_offsets", "ir_blur", "ir_sharp", "vis_sharp",
+                               "aps_blur", "scenario", "exposure_ns", "recon_start_ns")
+                   if k not in arrays]
+        if missing:
+            raise InputFileError(f"{shard}: not an `evif dataset` shard (missing "
+                                 f"{', '.join(missing)})")
         off = arrays["event_offsets"]
         for i in range(len(off) - 1):
             st = arrays["events"][off[i]:off[i + 1]]

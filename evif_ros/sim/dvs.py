@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evif_ros.core.events import EVENT_DTYPE, empty_events
+from evif_ros.runtime.events import EVENT_DTYPE, empty_events
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from evif_ros import topics
-from evif_ros.core.events import merge_sorted, slice_time
-from evif_ros.core.render import events_image, normalize, tile
 from evif_ros.errors import InputFileError
-from evif_ros.msgs import events_from_msg, image_from_msg, stamp_to_ns
+from evif_ros.runtime import topics
+from evif_ros.runtime.events import merge_sorted, slice_time
+from evif_ros.runtime.msgs import events_from_msg, image_from_msg, stamp_to_ns
+from evif_ros.runtime.render import events_image, normalize, tile
 
 
 def bag_preview(bag_dir: Path, out_png: Path, exposure_ns: int, max_rows: int = 4) -> int:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from evif_ros import topics
-from evif_ros.core.events import EVENT_DTYPE
-from evif_ros.core.metrics import psnr
 from evif_ros.errors import InputFileError
-from evif_ros.msgs import MsgTypes
+from evif_ros.evaluation.metrics import psnr
 from evif_ros.paths import output_dir
+from evif_ros.runtime import topics
+from evif_ros.runtime.events import EVENT_DTYPE
+from evif_ros.runtime.msgs import MsgTypes
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
 # Records come out of the rig at most this much later than their log time (APS frames after

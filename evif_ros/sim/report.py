@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from evif_ros.core.render import events_image, normalize, tile
+from evif_ros.runtime.render import events_image, normalize, tile
 from evif_ros.sim.dataset import DatasetConfig, make_sample
 from evif_ros.sim.recording import psnr_counts
 from evif_ros.sim.scenarios import PAIR_MOTION_SCALE

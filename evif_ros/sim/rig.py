@@ -239,7 +239,7 @@ def synthetic_rig_config(p: dict):
 
 def rig_windows(records, feeder) -> list:
     """The exposure windows of a rig run (``Rig.run``), through the node's front end
-    (``evif_ros.feeder.WindowFeeder``), in the order they complete."""
+    (``evif_ros.runtime.feeder.WindowFeeder``), in the order they complete."""
     out = []
     for rec in records:
         if isinstance(rec, EventChunk):

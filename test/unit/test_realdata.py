@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from evif_ros.cli import main
+from evif_ros.apps.cli import main
 from evif_ros.errors import InputFileError
-from evif_ros.realdata.recording import load_recording
-from evif_ros.realdata.score import structure_score
+from evif_ros.evaluation.real_recording import load_recording
+from evif_ros.evaluation.structure import structure_score
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dv_sample_davis346.aedat4"
 

@@ -4,8 +4,8 @@ carries the image, and the exported file keeps the runtime contract."""
 import numpy as np
 import torch
 
-from evif_ros.model.pipeline import EvifPipeline, config_for
-from evif_ros.model.train_visible import sequence_loss, with_feedback
+from evif_ros.learning.pipeline import EvifPipeline, config_for
+from evif_ros.learning.train_visible import sequence_loss, with_feedback
 
 
 def _small(feedback=False):

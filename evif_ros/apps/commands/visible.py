@@ -1,0 +1,68 @@
+"""``evif video-dataset`` and ``evif train-visible``: long visible-only event sequences from
+photographs, and the reconstruction trained on them with its state carried."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evif_ros.apps.commands.argtypes import COUNT, NATURAL, POSITIVE, SEED, number
+
+
+def _video_dataset(args: argparse.Namespace) -> None:
+    from evif_ros.sim.video import VideoConfig, write_video_dataset
+
+    cfg = VideoConfig(photos_dir=args.photos, size=args.size, windows=args.windows,
+                      sub_windows=args.sub_windows)
+    write_video_dataset(Path(args.out), args.split, args.sequences, args.seed, cfg,
+                        workers=args.workers, progress=not args.quiet)
+    print(f"{args.split}: {args.sequences} sequences under {args.out}")
+
+
+def _train_visible(args: argparse.Namespace) -> None:
+    from evif_ros.learning.train_visible import VisibleTrainArgs, train_visible
+
+    ckpt = train_visible(VisibleTrainArgs(
+        Path(args.data), Path(args.out), Path(args.init), iters=args.iters, batch=args.batch,
+        crop=args.crop, windows=args.windows, tbptt=args.tbptt, lr=args.lr,
+        threads=args.threads, seed=args.seed, time_limit_min=args.time_limit,
+        limit=args.limit), progress=not args.quiet)
+    print(f"visible: {ckpt}")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("video-dataset", help="long visible-only event sequences from "
+                       "photographs (training the reconstruction to hold a scene)")
+    p.add_argument("--photos", required=True, help="folder of photographs (searched "
+                   "recursively); each split draws from its own images")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", required=True, choices=["train", "test"])
+    p.add_argument("--sequences", type=COUNT, required=True)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--size", type=number(int, 32, 512, multiple=16), default=128,
+                   help="side of the simulated sensor crop, px")
+    p.add_argument("--windows", type=COUNT, default=24, help="windows per sequence")
+    p.add_argument("--sub-windows", type=COUNT, default=6, help="K sub-windows per window")
+    p.add_argument("--workers", type=COUNT, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_video_dataset)
+
+    p = sub.add_parser("train-visible", help="retrain a pipeline's visible reconstruction on "
+                       "`evif video-dataset` sequences (adds image feedback)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--init", required=True, help="a model file or checkpoint to start from")
+    p.add_argument("--iters", type=COUNT, default=1000)
+    p.add_argument("--batch", type=COUNT, default=4)
+    p.add_argument("--crop", type=number(int, 16, 512, multiple=16), default=112)
+    p.add_argument("--windows", type=COUNT, default=16,
+                   help="consecutive windows per training sequence (state carried)")
+    p.add_argument("--tbptt", type=COUNT, default=8, help="windows per backpropagation")
+    p.add_argument("--lr", type=POSITIVE, default=3e-4)
+    p.add_argument("--threads", type=NATURAL, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--time-limit", type=POSITIVE, default=None,
+                   help="minutes; stop with a checkpoint to resume from")
+    p.add_argument("--limit", type=NATURAL, default=0, help="first N sequences (tests)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train_visible)

@@ -1,0 +1,134 @@
+"""Event-based visible reconstruction: E2VID-style recurrent UNet (Rebecq et al. 2019).
+
+Three strided encoders each followed by a ConvLSTM, residual blocks at the bottleneck,
+three decoders with additive skips, a 1-channel sigmoid prediction. Run once per
+sub-window; the recurrent state carries over between sub-windows and IR frames.
+
+With ``feedback`` the state also holds the last image at full resolution: the network sees
+it beside the events and predicts a change of its logit, so a scene without events (a
+resting camera, a quiet sensor) keeps its image instead of fading with the coarse
+ConvLSTM memory (image-domain recurrence, as complementary filters and later E2VID
+variants keep one).
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from evif_ros.learning.layers import (
+    ConvLSTM,
+    ResidualBlock,
+    conv,
+    from_blocks,
+    pointwise,
+    to_blocks,
+    up2x,
+)
+
+
+class ReconNet(nn.Module):
+    """``forward(voxel (B, C_in, H, W), state) -> (image (B,1,H,W), state, feat, dec)``.
+
+    ``feat``: the decoder feature at half the network's resolution (B, base*2, H/2s, W/2s),
+    fed to cross-task enhancement; ``dec``: the last decoder feature (B, base, H/s, W/s),
+    fed to fusion (``s`` = ``shuffle``).
+    State: ``[h1, c1, h2, c2, h3, c3]`` (``[h3, c3]`` with ``recurrent="bottleneck"``), then
+    with ``feedback`` the last image (B, 1, H, W); an empty list means a reset.
+    H, W multiples of 8s.
+
+    ``recurrent``: "all" puts a ConvLSTM after every encoder (E2VID); "bottleneck" only after
+    the last, at 1/8 resolution, where a gate convolution costs 1/16 of one at 1/2.
+    """
+
+    def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
+                 kernel: int = 5, recurrent: str = "all", conv_first: bool = False,
+                 shuffle: int = 1, feedback: bool = False):
+        super().__init__()
+        self.feedback = feedback
+        in_ch += 1 if feedback else 0
+        # shuffle s > 1: the network runs at 1/s resolution on the input's s x s pixel
+        # blocks stacked as channels, and predicts each block's s x s pixels (ESPCN)
+        self.shuffle = shuffle
+        in_ch *= shuffle * shuffle
+        if recurrent not in ("all", "bottleneck"):
+            raise ValueError(f"recurrent must be 'all' or 'bottleneck', got {recurrent!r}")
+        self.base, self.n_enc = base, encoders
+        self.conv_first = conv_first  # decoders convolve before upsampling
+        self.head = conv(in_ch, base, kernel)
+        chans = [base * 2 ** (i + 1) for i in range(encoders)]
+        cins = [base] + chans[:-1]
+        self.enc = nn.ModuleList([conv(ci, co, kernel, 2) for ci, co in zip(cins, chans)])
+        levels = range(encoders) if recurrent == "all" else []
+        self.lstm = nn.ModuleList([ConvLSTM(chans[i], chans[i]) for i in levels])
+        # None unless bottleneck-only (TorchScript compiles `is None` branches away)
+        self.memory = ConvLSTM(chans[-1], chans[-1]) if recurrent == "bottleneck" else None
+        self.recurrent_levels = list(levels) if recurrent == "all" else [encoders - 1]
+        self.n_state = 2 * len(self.recurrent_levels) + (1 if feedback else 0)
+        self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
+        self.dec = nn.ModuleList([conv(co, ci, kernel)
+                                  for ci, co in zip(cins[::-1], chans[::-1])])
+        self.pred = pointwise(base, shuffle * shuffle)
+        self.chans = chans
+
+    def init_state(self, x: Tensor) -> List[Tensor]:
+        """Reset state for a full-resolution input ``x`` (B, C, H, W): zero memories and,
+        with feedback, a mid-grey image."""
+        b, _, h, w = x.shape
+        state: List[Tensor] = []
+        for i in self.recurrent_levels:
+            s = self.shuffle << (i + 1)
+            z = torch.zeros(b, self.chans[i], h // s, w // s, dtype=x.dtype, device=x.device)
+            state += [z, z]
+        if self.feedback:
+            state.append(torch.full((b, 1, h, w), 0.5, dtype=x.dtype, device=x.device))
+        return state
+
+    def forward(self, voxel: Tensor, state: List[Tensor]
+                ) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
+        if len(state) == 0:
+            state = self.init_state(voxel)
+        prev = state[len(state) - 1]  # the last image (used with feedback only)
+        if self.feedback:
+            voxel = torch.cat([voxel, prev], 1)
+        voxel = to_blocks(voxel, self.shuffle)
+        x = self.head(voxel)
+        skips = [x]
+        new_state: List[Tensor] = []
+        if self.memory is None:  # E2VID: every encoder's output through a ConvLSTM
+            i = 0
+            for enc, lstm in zip(self.enc, self.lstm):
+                x = enc(x)
+                h, c = lstm(x, state[2 * i], state[2 * i + 1])
+                new_state += [h, c]
+                x = h
+                skips.append(x)
+                i += 1
+        else:
+            for enc in self.enc:
+                x = enc(x)
+                skips.append(x)
+            x, c = self.memory(x, state[0], state[1])
+            new_state += [x, c]
+        x = self.res(x)
+        feat = x  # with a single encoder the bottleneck is the half-resolution feature
+        j = 0
+        for dec in self.dec:
+            # conv_first: convolve at the coarse scale, then upsample (4x cheaper)
+            x = (up2x(dec(x)) if self.conv_first else dec(up2x(x))) + skips[len(skips) - 2 - j]
+            if j == len(self.dec) - 2:
+                # the half-resolution decoder feature, not the encoder's: it has seen the
+                # bottleneck's context and the recurrent memory of every sub-window, which
+                # the deblurring event branch (two convolutions deep there) has not
+                feat = x
+            j += 1
+        logit = from_blocks(self.pred(x), self.shuffle)
+        if self.feedback:
+            p = torch.clamp(prev, 1e-3, 1.0 - 1e-3)
+            logit = logit + torch.log(p / (1.0 - p))
+            image = torch.sigmoid(logit)
+            new_state.append(image)
+            return image, new_state, feat, x
+        return torch.sigmoid(logit), new_state, feat, x

@@ -1,0 +1,201 @@
+"""Training the visible reconstruction alone on long event sequences (``evif video-dataset``),
+with its state carried over every window and truncated backpropagation through time.
+
+The other networks keep their weights: a pipeline file (or checkpoint) goes in, the same
+pipeline with a retrained reconstruction comes out. Starting from a model without image
+feedback, the reconstruction's first convolution gains the fed-back image's channels
+(zero-initialised), so the first window of a sequence reproduces the old network.
+
+Loss per window (after the first ``skip`` windows, which start from a reset state): L1 +
+(1 - SSIM) against the sharp frame at the window's end.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from evif_ros.errors import ConfigError, InputFileError
+from evif_ros.learning.losses import ssim
+from evif_ros.learning.pipeline import EvifConfig, EvifPipeline
+from evif_ros.learning.train import load_checkpoint, model_from_checkpoint, save_checkpoint
+from evif_ros.paths import output_dir
+from evif_ros.sim.video import iter_sequences
+
+
+@dataclass
+class VisibleTrainArgs:
+    data: Path
+    out: Path
+    init: Path  # a pipeline file or checkpoint whose reconstruction is retrained
+    iters: int = 1000
+    batch: int = 4
+    crop: int = 112
+    windows: int = 16  # consecutive windows per training sequence (state carried)
+    tbptt: int = 8  # windows per backpropagation (the state is detached between)
+    skip: int = 0  # first windows of a sequence without loss (the state is still empty)
+    lr: float = 3e-4
+    threads: int = 0
+    seed: int = 0
+    checkpoint_every: int = 100
+    time_limit_min: float = 0.0
+    limit: int = 0  # only the first N sequences (tests)
+
+
+class SequenceData:
+    """A video split in memory: event counts (N, T, K, 2, S, S) uint8, frames (N, T, S, S)."""
+
+    def __init__(self, data_dir: Path, split: str = "train", limit: int = 0):
+        counts, frames = [], []
+        for i, q in enumerate(iter_sequences(Path(data_dir), split)):
+            if limit and i >= limit:
+                break
+            counts.append(q["counts"])
+            frames.append(q["frames"])
+        self.counts, self.frames = np.stack(counts), np.stack(frames)
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+    def batch(self, rng: np.random.Generator, size: int, crop: int, windows: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(events (B, T, K, 2, c, c) float counts, frames (B, T, 1, c, c) in [0, 1])``:
+        random sequences, start windows, crops, flips and quarter turns."""
+        n, t_all, _, _, s, _ = self.counts.shape
+        if windows > t_all or crop > s:
+            raise ConfigError(f"sequences hold {t_all} windows of {s} px; asked for "
+                              f"{windows} windows of {crop} px")
+        ev, im = [], []
+        for _ in range(size):
+            i, t0 = int(rng.integers(n)), int(rng.integers(t_all - windows + 1))
+            y, x = rng.integers(0, s - crop + 1, 2)
+            e = self.counts[i, t0:t0 + windows, ..., y:y + crop, x:x + crop]
+            f = self.frames[i, t0:t0 + windows, y:y + crop, x:x + crop]
+            turns = int(rng.integers(4))
+            e, f = np.rot90(e, turns, (-2, -1)), np.rot90(f, turns, (-2, -1))
+            if rng.random() < 0.5:
+                e, f = e[..., ::-1], f[..., ::-1]
+            ev.append(np.ascontiguousarray(e))
+            im.append(np.ascontiguousarray(f))
+        return (torch.from_numpy(np.stack(ev)).float(),
+                torch.from_numpy(np.stack(im))[:, :, None].float() / 255.0)
+
+
+def with_feedback(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, EvifConfig]:
+    """The same pipeline with image feedback in its reconstruction: every weight kept, the
+    first convolution widened by the fed-back image's channels (zeros)."""
+    if cfg.recon_feedback:
+        return model, cfg
+    if not cfg.recon_stacked:
+        raise ConfigError(f"the {cfg.size!r} model's reconstruction runs per sub-window; "
+                          "image feedback is built for the stacked (real-time) sizes")
+    new_cfg = replace(cfg, recon_feedback=True, size=f"{cfg.size}+feedback"
+                      if cfg.size != "rt2" else "rt3")
+    new = EvifPipeline(new_cfg)
+    sd = model.state_dict()
+    key = "recon.head.0.weight"
+    old_w = sd[key]
+    w = torch.zeros_like(new.state_dict()[key])
+    w[:, :old_w.shape[1]] = old_w  # pixel unshuffle keeps each input channel's blocks together
+    sd[key] = w
+    new.load_state_dict(sd)
+    return new, new_cfg
+
+
+def sequence_loss(model: EvifPipeline, events: torch.Tensor, frames: torch.Tensor,
+                  state: list, first: int, skip: int) -> tuple[torch.Tensor, list, dict]:
+    """Run the reconstruction over ``events`` (B, T, K, 2, H, W) from ``state``; the mean
+    loss over windows ``first + j >= skip``, the new state, and the terms."""
+    total = torch.zeros(())
+    l1_sum, ssim_sum, n = 0.0, 0.0, 0
+    for j in range(events.shape[1]):
+        vis, state, _, _ = model.reconstruct(events[:, j], state)
+        if first + j < skip:
+            continue
+        l1 = F.l1_loss(vis, frames[:, j])
+        s = 1 - ssim(vis, frames[:, j])
+        total = total + l1 + s
+        l1_sum, ssim_sum, n = l1_sum + float(l1.detach()), ssim_sum + float(s.detach()), n + 1
+    n_t = max(n, 1)
+    return total / n_t, state, {"l1": l1_sum / n_t, "ssim": 1 - ssim_sum / n_t}
+
+
+def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
+    if args.tbptt < 1 or args.windows < 1:
+        raise ConfigError("--windows and --tbptt must be positive")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    output_dir(out)
+    ckpt = out / "visible.pt"
+    start = 0
+    if ckpt.exists():  # resume
+        ck = load_checkpoint(ckpt)
+        model, cfg, ck = model_from_checkpoint(ckpt, ck)
+        start = int(ck["iter"])
+        stage = int(ck.get("stage", 3))
+    else:
+        model, cfg, init = model_from_checkpoint(args.init)
+        stage = int(init.get("stage", 3))
+        model, cfg = with_feedback(model, cfg)
+    model.train()
+    model.requires_grad_(False)
+    model.recon.requires_grad_(True)
+    params = [p for p in model.recon.parameters()]
+    opt = torch.optim.AdamW(params, lr=args.lr)
+    if start:
+        opt.load_state_dict(ck["opt"])
+    if start >= args.iters:
+        return ckpt
+    data = SequenceData(args.data, "train", args.limit)
+    if len(data) == 0:
+        raise InputFileError(f"{args.data}: no training sequences")
+    rng = np.random.default_rng([args.seed, start])
+    log_path = out / "visible.csv"
+    new_log = not log_path.exists() or start == 0
+    bar = tqdm(total=args.iters, initial=start, desc="visible", unit="it", disable=not progress)
+    t0 = time.time()
+    with open(log_path, "w" if new_log else "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["iter", "loss", "l1", "ssim", "wall_s"])
+        for it in range(start, args.iters):
+            # cosine decay over the run, a function of the iteration (resumes follow it)
+            lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * it / args.iters)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            events, frames = data.batch(rng, args.batch, args.crop, args.windows)
+            state: list = []
+            losses, terms = [], {}
+            for first in range(0, args.windows, args.tbptt):
+                sl = slice(first, first + args.tbptt)
+                loss, state, terms = sequence_loss(model, events[:, sl], frames[:, sl], state,
+                                                   first, args.skip)
+                opt.zero_grad(set_to_none=True)
+                if loss.requires_grad:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    opt.step()
+                state = [s.detach() for s in state]
+                losses.append(float(loss))
+            writer.writerow([it + 1, round(float(np.mean(losses)), 5), round(terms["l1"], 5),
+                             round(terms["ssim"], 4), round(time.time() - t0, 1)])
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", ssim=f"{terms['ssim']:.3f}")
+            bar.update(1)
+            late = bool(args.time_limit_min) and time.time() - t0 > 60 * args.time_limit_min
+            if (it + 1) % args.checkpoint_every == 0 or it + 1 == args.iters or late:
+                fh.flush()
+                save_checkpoint(ckpt, model, opt, it + 1, cfg, stage)
+            if late:
+                bar.write(f"visible: time limit at iteration {it + 1}; rerun to resume")
+                break
+    bar.close()
+    return ckpt

@@ -1,1 +1,0 @@
-"""The EVIF networks (reconstruction, deblurring, fusion), losses, training and export."""

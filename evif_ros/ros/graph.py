@@ -1,0 +1,89 @@
+"""The rig's node graph, defined once: used by launch/rig.launch.py (ros2 launch) and by
+``evif rig`` (plain rclpy, one executor).
+
+``config/rig.yaml`` holds every node's parameters in ``/node: ros__parameters:`` form;
+the source switches (live rig, synthetic rig, AEDAT4 file, bag) are overrides on top.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import yaml
+
+from evif_ros.errors import ConfigError, InputFileError
+
+# executable (console script) -> node class
+NODES = {
+    "davis_driver": "evif_ros.ros.nodes.davis_driver:DavisDriver",
+    "ir_driver": "evif_ros.ros.nodes.ir_driver:IrDriver",
+    "evif_node": "evif_ros.ros.nodes.evif_node:EvifNode",
+    "event_renderer": "evif_ros.ros.nodes.event_renderer:EventRenderer",
+}
+DRIVERS = ("davis_driver", "ir_driver")
+SOURCES = ("live", "sim", "aedat4", "bag")
+# which nodes each host of a two-host setup runs (DDS carries the topics between them):
+# the rig computer runs the drivers, the GPU computer the inference and the renderer
+ROLES = {"all": tuple(NODES), "drivers": DRIVERS,
+         "inference": ("evif_node", "event_renderer")}
+
+
+def node_class(executable: str):
+    module, cls = NODES[executable].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_params(path: Path) -> dict[str, dict]:
+    """``{node: {param: value}}`` from a ros__parameters YAML; one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file (parameters YAML expected)") from None
+    except yaml.YAMLError as exc:
+        raise InputFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of node names to ros__parameters, got "
+                          f"a {type(data).__name__}")
+    out = {}
+    for key, body in data.items():
+        name = key.strip("/")
+        if name not in NODES:
+            raise ConfigError(f"{path}: unknown node '{key}' (nodes: {', '.join(NODES)})")
+        if not isinstance(body, dict) or "ros__parameters" not in body:
+            raise ConfigError(f"{path}: '{key}' needs a ros__parameters mapping")
+        out[name] = dict(body["ros__parameters"] or {})
+    return out
+
+
+def source_overrides(source: str, scenario: str = "day", file: str = "", seed: int = 0,
+                     duration: float = 10.0, rate: float = 1.0, role: str = "all"
+                     ) -> tuple[list[str], dict]:
+    """Nodes to run and parameter overrides for a source; the bag source replaces the
+    drivers with a replay (see ``evif replay``); ``role`` keeps only one host's nodes
+    (:data:`ROLES`)."""
+    if source not in SOURCES:
+        raise ConfigError(f"source:={source} is not one of {', '.join(SOURCES)}")
+    if role not in ROLES:
+        raise ConfigError(f"role:={role} is not one of {', '.join(ROLES)}")
+    nodes = list(NODES)
+    over: dict[str, dict] = {n: {} for n in NODES}
+    if source == "sim":
+        common = {"scenario": scenario, "seed": seed, "duration": duration}
+        over["davis_driver"] = {"source": "synthetic", "publish_clock": True, "rate": rate,
+                                **common}
+        over["ir_driver"] = {"source": "synthetic", "use_sim_time": True, **common}
+    elif source == "aedat4":
+        if not file:
+            raise ConfigError("source:=aedat4 needs file:=<recording.aedat4>")
+        over["davis_driver"] = {"source": "aedat4", "file": file, "publish_clock": True,
+                                "rate": rate}
+        nodes.remove("ir_driver")  # an AEDAT4 file holds no IR frames
+    elif source == "bag":
+        if not file:
+            raise ConfigError("source:=bag needs bag:=<rosbag2 folder or .mcap file>")
+        nodes = [n for n in nodes if n not in DRIVERS]
+    return [n for n in nodes if n in ROLES[role]], over

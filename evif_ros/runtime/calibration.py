@@ -1,0 +1,179 @@
+"""Rig calibration: IR-to-event-camera homography, IR exposure and timing, image sizes.
+
+File format (YAML)::
+
+    davis: {width: 346, height: 260}
+    ir: {width: 320, height: 256}
+    ir_to_davis_homography: [[h11, h12, h13], [h21, h22, h23], [h31, h32, h33]]
+    ir_exposure_ns: 25000000
+    time_offset_ns: 0               # event clock = IR host stamp + offset
+    ir_latency_ns: [6000000, 14000000]   # IR frame arrival after its exposure end
+
+The homography maps IR pixel coordinates ``(u, v, 1)`` to DAVIS346 pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from evif_ros.errors import ConfigError, EvifError, InputFileError
+
+
+@dataclass(frozen=True)
+class Calibration:
+    ir_to_davis: np.ndarray  # (3, 3)
+    davis_size: tuple[int, int]  # (width, height)
+    ir_size: tuple[int, int]
+    ir_exposure_ns: int
+    time_offset_ns: int = 0
+    ir_latency_ns: tuple[int, int] = (0, 30_000_000)
+
+    def to_dict(self) -> dict:
+        return {
+            "davis": {"width": self.davis_size[0], "height": self.davis_size[1]},
+            "ir": {"width": self.ir_size[0], "height": self.ir_size[1]},
+            "ir_to_davis_homography": [[float(v) for v in row] for row in self.ir_to_davis],
+            "ir_exposure_ns": int(self.ir_exposure_ns),
+            "time_offset_ns": int(self.time_offset_ns),
+            "ir_latency_ns": [int(v) for v in self.ir_latency_ns],
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the YAML, validated as :func:`load_calibration` reads it: an invalid
+        calibration (NaN, h33 = 0, bad sizes) is never written."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise InputFileError(f"{path}: folder {path.parent} does not exist")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("# evif_ros rig calibration (see evif_ros/runtime/calibration.py)\n"
+                       + yaml.safe_dump(self.to_dict(), sort_keys=False))
+        try:
+            load_calibration(tmp)
+        except EvifError as exc:
+            tmp.unlink()
+            reason = str(exc).split(": ", 1)[-1]
+            raise ConfigError(f"{path}: not written, the calibration is invalid ({reason})"
+                              ) from None
+        tmp.replace(path)
+
+
+MAX_SIDE_PX = 8192  # larger than any event or thermal camera made
+
+
+def load_calibration(path: Path) -> Calibration:
+    """Read and validate a calibration file; errors name the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: calibration file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file (calibration YAML expected)") from None
+    except yaml.YAMLError as exc:
+        raise InputFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: expected a mapping of calibration fields")
+
+    def need(key):
+        if key not in data:
+            raise ConfigError(f"{path}: missing field '{key}'")
+        return data[key]
+
+    def size(key):
+        v = need(key)
+        try:
+            w, h = int(v["width"]), int(v["height"])
+        except (TypeError, KeyError, ValueError, OverflowError):
+            raise ConfigError(f"{path}: field '{key}' needs integer width and height") from None
+        if w <= 0 or h <= 0:
+            raise ConfigError(f"{path}: field '{key}' has a non-positive size {w}x{h}")
+        if w > MAX_SIDE_PX or h > MAX_SIDE_PX:
+            # the runtime allocates grids of this size per window: refuse before it does
+            raise ConfigError(f"{path}: field '{key}' size {w}x{h} exceeds {MAX_SIDE_PX} px "
+                              "per side")
+        return w, h
+
+    davis_size, ir_size = size("davis"), size("ir")
+    raw = need("ir_to_davis_homography")
+    try:
+        hom = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: field 'ir_to_davis_homography' is not numeric") from None
+    if hom.shape != (3, 3) or not np.all(np.isfinite(hom)) or abs(np.linalg.det(hom)) < 1e-12:
+        raise ConfigError(f"{path}: field 'ir_to_davis_homography' must be an invertible 3x3 "
+                          "matrix")
+    if abs(hom[2, 2]) < 1e-12:  # h33 = 0 maps points to infinity after normalisation
+        raise ConfigError(f"{path}: field 'ir_to_davis_homography' has h33 = 0")
+    try:
+        exposure = int(need("ir_exposure_ns"))
+        offset = int(data.get("time_offset_ns", 0))
+        lat = tuple(int(v) for v in data.get("ir_latency_ns", (0, 30_000_000)))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{path}: timing fields must be finite integers ns ({exc})") from None
+    if exposure <= 0:
+        raise ConfigError(f"{path}: field 'ir_exposure_ns' must be positive")
+    if len(lat) != 2 or not 0 <= lat[0] <= lat[1]:
+        raise ConfigError(f"{path}: field 'ir_latency_ns' must be [min, max] with 0 <= min <= max")
+    return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat)
+
+
+def warp_ir_to_davis(image: np.ndarray, calib: Calibration) -> np.ndarray:
+    """Resample an IR image onto the event camera's pixel grid (bilinear, edges
+    replicated)."""
+    if image.shape[1::-1] != calib.ir_size:
+        raise ConfigError(f"IR image is {image.shape[1]}x{image.shape[0]}, calibration expects "
+                          f"{calib.ir_size[0]}x{calib.ir_size[1]}")
+    src = image if image.dtype in (np.uint8, np.float32) else image.astype(np.float32)
+    return cv2.warpPerspective(src, calib.ir_to_davis, calib.davis_size,
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Matched keypoints, one per line: ``u_ir v_ir u_davis v_davis`` (commas or spaces;
+    ``#`` comments)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: pairs file not found")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputFileError(f"{path}: not a text file (pairs: u_ir v_ir u_davis v_davis "
+                             "per line)") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        try:
+            vals = [float(v) for v in line.split()]
+        except ValueError:
+            raise InputFileError(f"{path}:{n}: not four numbers: {line!r}") from None
+        if len(vals) != 4:
+            raise InputFileError(f"{path}:{n}: expected 4 columns (u_ir v_ir u_davis v_davis), "
+                                 f"got {len(vals)}")
+        if not all(np.isfinite(vals)):
+            raise InputFileError(f"{path}:{n}: not a finite coordinate: {line!r}")
+        rows.append(vals)
+    if len(rows) < 4:
+        raise InputFileError(f"{path}: {len(rows)} pairs; a homography needs at least 4")
+    arr = np.asarray(rows)
+    return arr[:, :2], arr[:, 2:]
+
+
+def fit_homography(ir_pts: np.ndarray, davis_pts: np.ndarray, threshold_px: float = 3.0
+                   ) -> tuple[np.ndarray, float, np.ndarray]:
+    """RANSAC homography IR -> DAVIS; returns ``(H, rms reprojection error of inliers px,
+    inlier mask)``."""
+    hom, mask = cv2.findHomography(ir_pts.astype(np.float64), davis_pts.astype(np.float64),
+                                   cv2.RANSAC, threshold_px)
+    if hom is None:
+        raise ConfigError("no homography fits these pairs (degenerate or too few inliers)")
+    inl = mask.ravel().astype(bool)
+    proj = cv2.perspectiveTransform(ir_pts[inl].reshape(-1, 1, 2), hom).reshape(-1, 2)
+    rms = float(np.sqrt(np.mean(np.sum((proj - davis_pts[inl]) ** 2, axis=1))))
+    return hom / hom[2, 2], rms, inl

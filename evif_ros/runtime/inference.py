@@ -1,0 +1,165 @@
+"""One exposure window through EVIF (ROS-free): warp, voxel grids, TorchScript model.
+
+The same code path serves the inference node, `evif eval` and the latency benchmark.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evif_ros.errors import EvifError, InputFileError, reason
+from evif_ros.runtime.calibration import Calibration, warp_ir_to_davis
+from evif_ros.runtime.events import EVENT_DTYPE
+from evif_ros.runtime.malloc import retain_freed_memory
+from evif_ros.runtime.model_file import load_exported
+from evif_ros.runtime.sync import ExposureWindow
+from evif_ros.runtime.voxel import WindowVoxelizer
+
+
+def pick_device(name: str) -> str:
+    """``auto``: CUDA when present, else CPU; an unavailable CUDA request is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise EvifError(f"device {name!r} is not one of auto, cpu, cuda, cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EvifError(f"device {name} requested but CUDA is not available")
+    return name
+
+
+@dataclass
+class Result:
+    fused: np.ndarray  # (H, W) uint8
+    ir_deblurred: np.ndarray  # (H, W) uint16 counts
+    visible: np.ndarray  # (H, W) uint8
+    timings_ms: dict
+
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+class EvifRunner:
+    """Holds the model, the calibration and the recurrent state.
+
+    ``precision="fp16"`` runs the network in half precision (GPU only; the IR range is
+    still computed in fp32, see ``EvifPipeline.normalize_ir``)."""
+
+    def __init__(self, model_path: Path, calib: Calibration, device: str = "auto",
+                 precision: str = "fp32", reset_gap_ns: int = 100_000_000):
+        retain_freed_memory()  # before the model's first buffers: no page faults per frame
+        self.device = pick_device(device)
+        if precision not in PRECISIONS:
+            raise EvifError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            raise EvifError("precision fp16 needs a CUDA device")
+        self.dtype = PRECISIONS[precision]
+        self.model, self.meta = load_exported(model_path, self.device)
+        self.model.to(self.dtype)
+        # oneDNN's convolutions take channels-last input without reordering it: ~10 % of the
+        # model's time on this CPU at 1 thread, ~20 % at 2 (scripts/bench_inference.py)
+        self.channels_last = self.device == "cpu"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.k = int(self.meta["config"]["sub_windows"])
+        # span of the K sub-windows the model was trained on (0: the IR exposure); models
+        # with image feedback take every event since the previous window
+        self.recon_span_ns = int(self.meta.get("recon_span_ns", 0) or 0)
+        self.calib = calib
+        w, h = calib.davis_size
+        self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window
+        self.state: list = []
+        self.reset_gap_ns = int(reset_gap_ns)
+        self.last_start_ns: int | None = None
+        self.resets = 0
+        self._check_contract(Path(model_path))
+
+    def _check_contract(self, path: Path) -> None:
+        """One dummy window at the calibration's size: the model must take it and return
+        three (1, 1, H, W) images and a state, or loading fails in one line."""
+        w, h = self.calib.davis_size
+        try:
+            out = self(*self._empty_window())
+        except Exception as exc:  # noqa: BLE001 - a foreign model fails in many ways
+            raise InputFileError(f"{path}: the model does not run on a {w}x{h} window "
+                                 f"with K={self.k} ({reason(exc, 160)})") from exc
+        finally:
+            self.reset()
+        shapes = {k: v.shape for k, v in (("fused", out.fused),
+                                          ("ir_deblurred", out.ir_deblurred),
+                                          ("visible", out.visible))}
+        bad = {k: s for k, s in shapes.items() if s != (h, w)}
+        if bad:
+            raise InputFileError(f"{path}: the model returns "
+                                 + ", ".join(f"{k} {s[1] if len(s) > 1 else '?'}x{s[0]}"
+                                             for k, s in bad.items())
+                                 + f" images for a {w}x{h} input")
+
+    def _to_device(self, a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a)
+        if self.device == "cpu":
+            t = t.to(self.dtype)
+            return t.contiguous(memory_format=torch.channels_last) \
+                if self.channels_last and t.dim() == 4 else t
+        # page-locked host memory: the copy runs asynchronously (DMA) with the stream
+        return t.pin_memory().to(self.device, self.dtype, non_blocking=True)
+
+    def warm_up(self, runs: int) -> None:
+        """Run ``runs`` empty windows and reset: TorchScript's profiling executor optimises
+        the graph on the first calls (and CUDA picks its kernels), so the first real frame
+        is not an outlier."""
+        for _ in range(runs):
+            self(*self._empty_window())
+        self.reset()
+
+    def _empty_window(self) -> tuple:
+        """Arguments of :meth:`__call__` for a dark frame and no events at the
+        calibration's sizes."""
+        return (np.zeros(self.calib.ir_size[::-1], np.uint16), np.zeros(0, dtype=EVENT_DTYPE),
+                0, self.calib.ir_exposure_ns,
+                np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1).astype(np.int64))
+
+    def reset(self) -> None:
+        self.state = []
+        self.last_start_ns = None
+
+    def run(self, window: ExposureWindow) -> Result:
+        """One window, carrying the recurrent state from the previous one only when they
+        are consecutive: a gap over ``reset_gap_ns`` (dropped windows, a pause) or a step
+        back in time resets it (counted in ``resets``)."""
+        last = self.last_start_ns
+        if last is None or not 0 < window.t_start_ns - last <= self.reset_gap_ns:
+            self.state = []
+            self.resets += 1
+        res = self(window.image, window.events, window.t_start_ns, window.exposure_ns,
+                   window.recon_edges_ns, grids=window.grids)
+        self.last_start_ns = window.t_start_ns
+        return res
+
+    def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
+                 exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True,
+                 grids: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
+        """``grids``: the window's voxel grids when binned already (as packets arrived)."""
+        t0 = time.perf_counter()
+        ir = warp_ir_to_davis(ir_image, self.calib) if warp else ir_image
+        ir = np.ascontiguousarray(ir, dtype=np.float32)
+        if grids is not None and grids[1].shape[0] != self.k:
+            raise EvifError(f"window grids have K={grids[1].shape[0]}, the model K={self.k}")
+        exp_vox, subs = grids if grids is not None else self.voxelize(
+            events, t_start_ns, exposure_ns, recon_edges_ns)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            fused, deb, vis, self.state = self.model(
+                self._to_device(ir[None, None]), self._to_device(exp_vox[None]),
+                self._to_device(subs[None]), self.state)
+            fused, vis = fused.float(), vis.float()
+            fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
+            vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
+            deb = deb[0, 0].clamp(0, 65535).round().cpu().numpy().astype(np.uint16)
+        t2 = time.perf_counter()
+        return Result(fused, deb, vis, {"voxelize": (t1 - t0) * 1e3, "model": (t2 - t1) * 1e3})

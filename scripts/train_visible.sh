@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Makes models/evif_rt.ts with the real-sensor reconstruction (size rt3): the shipped rt2
+# pipeline's reconstruction retrained with image feedback on long visible-only event
+# sequences from photographs (evif video-dataset / train-visible), then its fusion network
+# fine-tuned on top (the visible input changed); the deblurring network is kept.
+# See models/cards/evif_rt.md. Every step resumes: rerun the same command after a stop.
+# Usage: bash scripts/train_visible.sh [PHOTOS_DIR] [PAIRS_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PHOTOS=${1:-../shared/data/photos}
+PAIRS=${2:-../shared/data/roadscene}
+INIT=${INIT:-models/evif_rt.ts}  # the rt2 file shipped before
+RUN=${RUN:-runs/rt3}
+VIS_ITERS=${VIS_ITERS:-1200} FUSE_ITERS=${FUSE_ITERS:-400}
+EVIF=.venv/bin/evif
+# 1280 training sequences of 24 windows (~17 min on one core), 96 held-out ones
+[ -f data/video/train.json ] && [ "$(ls data/video/train-*.npz | wc -l)" -ge 80 ] || \
+  $EVIF video-dataset --photos "$PHOTOS" --out data/video --split train --sequences 1280 --seed 31 --quiet
+[ -f data/video_test/test.json ] && [ "$(ls data/video_test/test-*.npz | wc -l)" -ge 6 ] || \
+  $EVIF video-dataset --photos "$PHOTOS" --out data/video_test --split test --sequences 96 --seed 32 --quiet
+# the pipeline data the fusion is fine-tuned on (as scripts/finetune_rt.sh makes it)
+[ -f data/mix3seq/train.json ] || $EVIF dataset --out data/mix3seq --split train --samples 480 --seed 21 --pairs "$PAIRS" --procedural-fraction 0.3 --randomize-dvs --warmup-frames 2 --quiet
+$EVIF train-visible --data data/video --out "$RUN/visible" --init "$INIT" --iters "$VIS_ITERS" --threads 2 --quiet
+$EVIF export --checkpoint "$RUN/visible/visible.pt" --out "$RUN/evif_rt3_visible.ts"
+# fusion on top of the new visible half: the shipped fusion recipe's weights (finetune_rt.sh,
+# fusion_vis), the task networks fixed
+$EVIF train --data data/mix3seq --out "$RUN/fusion" --stage 3 --init "$RUN/visible/visible.pt" --iters "$FUSE_ITERS" --lr 2e-4 --fusion salient --fusion-weights ssim=3,int=1,grad=4,mi_px=0.25,mi_px_vis=0.75 --freeze-tasks --no-mi --size rt3 --batch 8 --crop 128 --threads 2 --quiet
+$EVIF export --checkpoint "$RUN/fusion/stage3.pt" --out "$RUN/evif_rt3.ts"
+echo "trained; evaluate with: bash scripts/eval_visible.sh $RUN/evif_rt3.ts"
