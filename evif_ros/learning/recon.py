@@ -5,10 +5,12 @@ three decoders with additive skips, a 1-channel sigmoid prediction. Run once per
 sub-window; the recurrent state carries over between sub-windows and IR frames.
 
 With ``feedback`` the state also holds the last image at full resolution: the network sees
-it beside the events and predicts a change of its logit, so a scene without events (a
-resting camera, a quiet sensor) keeps its image instead of fading with the coarse
-ConvLSTM memory (image-domain recurrence, as complementary filters and later E2VID
-variants keep one).
+it beside the events and predicts, per pixel, a new image and a gate ``g`` in (0, 1); the
+output is ``g * last + (1 - g) * new``, so a scene without events (a resting camera, a quiet
+sensor) keeps its image where the gate closes, instead of fading with the coarse ConvLSTM
+memory, and the image can never drift outside what the network itself predicts
+(a convex update: a logit that accumulated changes saturated to black and white on a real
+recording).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class ReconNet(nn.Module):
         self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
         self.dec = nn.ModuleList([conv(co, ci, kernel)
                                   for ci, co in zip(cins[::-1], chans[::-1])])
-        self.pred = pointwise(base, shuffle * shuffle)
+        # with feedback: a second output plane, the gate's logit
+        self.pred = pointwise(base, shuffle * shuffle * (2 if feedback else 1))
         self.chans = chans
 
     def init_state(self, x: Tensor) -> List[Tensor]:
@@ -124,11 +127,10 @@ class ReconNet(nn.Module):
                 # the deblurring event branch (two convolutions deep there) has not
                 feat = x
             j += 1
-        logit = from_blocks(self.pred(x), self.shuffle)
+        out = torch.sigmoid(from_blocks(self.pred(x), self.shuffle))
         if self.feedback:
-            p = torch.clamp(prev, 1e-3, 1.0 - 1e-3)
-            logit = logit + torch.log(p / (1.0 - p))
-            image = torch.sigmoid(logit)
+            gate = out[:, 1:2]
+            image = gate * prev + (1.0 - gate) * out[:, :1]
             new_state.append(image)
             return image, new_state, feat, x
-        return torch.sigmoid(logit), new_state, feat, x
+        return out, new_state, feat, x

@@ -4,7 +4,8 @@ with its state carried over every window and truncated backpropagation through t
 The other networks keep their weights: a pipeline file (or checkpoint) goes in, the same
 pipeline with a retrained reconstruction comes out. Starting from a model without image
 feedback, the reconstruction's first convolution gains the fed-back image's channels
-(zero-initialised), so the first window of a sequence reproduces the old network.
+(zero-initialised) and its prediction a gate plane (starting nearly shut: 5 % of the last
+image kept), so the new network starts as the old one.
 
 Loss per window (after the first ``skip`` windows, which start from a reset state): L1 +
 (1 - SSIM) against the sharp frame at the window's end.
@@ -28,6 +29,8 @@ from evif_ros.learning.pipeline import EvifConfig, EvifPipeline
 from evif_ros.learning.train import load_checkpoint, model_from_checkpoint, save_checkpoint
 from evif_ros.paths import output_dir
 from evif_ros.sim.video import iter_sequences
+
+GATE_BIAS = -3.0
 
 
 @dataclass
@@ -105,6 +108,14 @@ def with_feedback(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, E
     w = torch.zeros_like(new.state_dict()[key])
     w[:, :old_w.shape[1]] = old_w  # pixel unshuffle keeps each input channel's blocks together
     sd[key] = w
+    # the gate's planes follow the image's (pixel shuffle: output channel c takes input
+    # channels c*s*s ...): zero weights, bias -3 (sigmoid 0.05)
+    for name in ("recon.pred.weight", "recon.pred.bias"):
+        old_p, new_p = sd[name], torch.zeros_like(new.state_dict()[name])
+        new_p[:old_p.shape[0]] = old_p
+        if name.endswith("bias"):
+            new_p[old_p.shape[0]:] = GATE_BIAS
+        sd[name] = new_p
     new.load_state_dict(sd)
     return new, new_cfg
 
@@ -169,7 +180,7 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
             writer.writerow(["iter", "loss", "l1", "ssim", "wall_s"])
         for it in range(start, args.iters):
             # cosine decay over the run, a function of the iteration (resumes follow it)
-            lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * it / args.iters)))
+            lr = float(args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * it / args.iters))))
             for g in opt.param_groups:
                 g["lr"] = lr
             events, frames = data.batch(rng, args.batch, args.crop, args.windows)
@@ -185,7 +196,7 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
                     torch.nn.utils.clip_grad_norm_(params, 1.0)
                     opt.step()
                 state = [s.detach() for s in state]
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
             writer.writerow([it + 1, round(float(np.mean(losses)), 5), round(terms["l1"], 5),
                              round(terms["ssim"], 4), round(time.time() - t0, 1)])
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", ssim=f"{terms['ssim']:.3f}")

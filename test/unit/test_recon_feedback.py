@@ -25,9 +25,10 @@ def test_widened_model_reproduces_the_old_one_from_a_reset_state():
     with torch.no_grad():
         a = old(ir, ev, sub, [])
         b = new.eval()(ir, ev, sub, [])
-    # grey (logit 0) plus the old prediction: the same image, and the same task outputs
-    for x, y in zip(a[:3], b[:3]):
-        assert torch.allclose(x, y, atol=1e-5)
+    # the gate starts at sigmoid(-3) of the grey reset image, the rest the old prediction
+    g = 1 / (1 + np.exp(3.0))
+    assert torch.allclose(b[2], g * 0.5 + (1 - g) * a[2], atol=1e-5)
+    assert torch.allclose(a[1], b[1], rtol=1e-5)  # the deblurring sees the same features
     assert b[3][-1].shape == (1, 1, 48, 64)  # the padded image carried in the state
 
 
@@ -37,11 +38,11 @@ def test_feedback_image_is_the_next_windows_starting_point():
     sub = torch.zeros(1, 3, 2, 32, 32)
     with torch.no_grad():
         vis, state, _, _ = model.reconstruct(sub, [])
-        # zero the network's own change: the image must then pass through unchanged
-        model.recon.pred.weight.zero_()
-        model.recon.pred.bias.zero_()
+        # the gate shut (its planes follow the image's four): the image must pass unchanged
+        model.recon.pred.weight[4:].zero_()
+        model.recon.pred.bias[4:] = 30.0
         vis2, state2, _, _ = model.reconstruct(sub, state)
-    assert torch.allclose(vis2, vis.clamp(1e-3, 1 - 1e-3), atol=1e-6)
+    assert torch.allclose(vis2, vis, atol=1e-6)
     assert torch.equal(state2[-1], vis2)
 
 
