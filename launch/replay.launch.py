@@ -12,18 +12,15 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from evif_ros.ros.graph import load_params, source_overrides
+from evif_ros.ros.graph import node_parameters
 
 SHARE = get_package_share_directory("evif_ros")
 
 
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    nodes, over = source_overrides("bag", file=get("bag"))
-    params = load_params(get("config"))
-    if get("model"):
-        over["evif_node"]["model_path"] = get("model")
-    over["evif_node"]["device"] = get("device")
+    evif = {"device": get("device"), **({"model_path": get("model")} if get("model") else {})}
+    params = node_parameters(get("config"), "bag", {"evif_node": evif}, file=get("bag"))
     # colcon installs console scripts in lib/evif_ros, not on PATH
     evif = os.path.join(get_package_prefix("evif_ros"), "lib", "evif_ros", "evif")
     # playback starts once evif_node has loaded its model and subscribed, so the first
@@ -31,8 +28,8 @@ def _nodes(context):
     actions = [ExecuteProcess(cmd=[evif, "replay", get("bag"), "--rate", get("rate"),
                                    "--wait-for", "evif_node"],
                               name="evif_replay", output="screen")]
-    for name in nodes:
-        p = {**params.get(name, {}), **over.get(name, {}), "use_sim_time": True}
+    for name, p in params.items():
+        p["use_sim_time"] = True
         actions.append(Node(package="evif_ros", executable=name, name=name, output="screen",
                             parameters=[p]))
     return actions

@@ -18,7 +18,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from evif_ros.ros.graph import load_params, source_overrides
+from evif_ros.ros.graph import node_parameters
 
 SHARE = get_package_share_directory("evif_ros")
 # 30 Hz IR frames at 0.02x real time: one window every 1.7 s, which the shipped CPU model
@@ -49,20 +49,16 @@ def _rviz(get) -> list:
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     use_sim_time = get("use_sim_time").lower() == "true"
-    nodes, over = source_overrides(get("source"), get("scenario"), get("file"),
-                                   seed=_number(get, "seed", int),
-                                   duration=_number(get, "duration", float),
-                                   rate=_number(get, "rate", float) if get("rate") else
-                                   SIM_RATE if get("source") == "sim" else 1.0,
-                                   role=get("role"))
-    params = load_params(get("config"))
-    if get("model"):
-        over["evif_node"]["model_path"] = get("model")
-    over["evif_node"]["device"] = get("device")
+    evif = {"device": get("device"), **({"model_path": get("model")} if get("model") else {})}
+    params = node_parameters(get("config"), get("source"), {"evif_node": evif},
+                             scenario=get("scenario"), file=get("file"),
+                             seed=_number(get, "seed", int),
+                             duration=_number(get, "duration", float),
+                             rate=_number(get, "rate", float) if get("rate") else
+                             SIM_RATE if get("source") == "sim" else 1.0, role=get("role"))
     rviz = _rviz(get) if get("role") != "drivers" else []
     actions = []
-    for name in nodes:
-        p = {**params.get(name, {}), **over.get(name, {})}
+    for name, p in params.items():
         p.setdefault("use_sim_time", use_sim_time)
         actions.append(Node(package="evif_ros", executable=name, name=name, output="screen",
                             parameters=[p]))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The figures of models/MODEL_CARD.md for the shipped real-time model: both held-out splits
+# The rt2 figures (docs/experiments/2026-12-02-model-card-notebook.md) of the real-time model: both held-out splits
 # (RoadScene test images; procedural scenes of an unseen seed), with the four baselines on
 # blurry and NAFNet-deblurred inputs and the ablation without cross-task enhancement; the
 # variant trained with the MI terms and the earlier models for comparison. Run after

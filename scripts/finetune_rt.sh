@@ -3,7 +3,7 @@
 # models/frame_deblur.ts: the base networks of scripts/train_rt.sh fine-tuned on image-pair
 # scenes at the default motion scale (3: the paper's blur level, blurry IR ~30 dB), with the
 # procedural world mixed in, as sequences (the state carried over 2 earlier IR frames).
-# ~75 min on 2 CPU cores after the base; see models/MODEL_CARD.md.
+# ~75 min on 2 CPU cores after the base; see docs/experiments/2026-12-02-model-card-notebook.md; the shipped evif_rt.ts is scripts/train_visible.sh on top of these files.
 # The shipped file starts from the base's fusion network (scripts/merge_checkpoints.py) and
 # fine-tunes it alone with SSIM weighted 2 and the gradient term 4 (--fusion-weights), then
 # with an intensity-MI term weighted more on the visible side; its deblurring network is

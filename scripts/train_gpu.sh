@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces models/evif_gpu.ts (the `gpu` size) on one NVIDIA GPU, on RoadScene image
-# pairs mixed with the procedural world; see models/MODEL_CARD.md.
+# pairs mixed with the procedural world; see models/cards/evif_gpu.md.
 # Usage: bash scripts/train_gpu.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]
 # Environment: PY (python with torch+CUDA and this repo's requirements; default .venv),
 # DEVICE (cuda), S1/S2/S3 (iterations per stage), LIMIT_MIN (minutes per stage, 0 = none),

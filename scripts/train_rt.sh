@@ -2,7 +2,7 @@
 # The base of models/evif_rt.ts (a real-time size: SIZE=rt2, the default and the shipped
 # one, or rt, the earlier full-resolution design) and its ablations on 2 CPU cores, from
 # RoadScene image pairs mixed with the procedural world; scripts/finetune_rt.sh makes the
-# shipped files from it. See models/MODEL_CARD.md.
+# shipped files from it. See docs/experiments/2026-12-02-model-card-notebook.md.
 # Usage: [SIZE=rt2] bash scripts/train_rt.sh PAIRS_DIR [DATA_DIR] [RUN_DIR]
 # Every step resumes: rerun the same command after a stop.
 set -euo pipefail

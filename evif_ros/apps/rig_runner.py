@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -24,7 +25,7 @@ from sensor_msgs.msg import Image, PointCloud2, TimeReference
 
 from evif_ros.errors import EvifError
 from evif_ros.paths import DEFAULT_MODEL, share_file
-from evif_ros.ros.graph import load_params, node_class, source_overrides
+from evif_ros.ros.graph import load_params, node_class, node_parameters
 from evif_ros.ros.nodes.common import (
     EVENTS_RELIABLE,
     SENSOR_QOS,
@@ -43,17 +44,6 @@ from evif_ros.runtime.render import events_image, normalize, tile
 
 def overrides_to_parameters(values: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in values.items()]
-
-
-def node_parameters(config: Path, source: str, extra: dict | None = None, **kw
-                    ) -> dict[str, dict]:
-    """``{node: parameters}`` of the graph for a source: the YAML, the source's overrides,
-    then ``extra``."""
-    names, over = source_overrides(source, **kw)
-    params = load_params(config)
-    extra = extra or {}
-    return {name: {**params.get(name, {}), **over.get(name, {}), **extra.get(name, {})}
-            for name in names}
 
 
 def build_nodes(config: Path, source: str, extra: dict | None = None,
@@ -292,8 +282,33 @@ def split_cores(cores: set[int], threads: int) -> tuple[set[int], set[int]] | No
     return set(ordered[:-threads]), set(ordered[-threads:])
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What ``--rate auto`` measured before choosing the rate."""
+
+    model_ms: float  # the model's worst time per window of a few
+    sim_s_per_rig_s: float  # simulator cost
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    wall_s: float
+    rate: float  # rig time / wall time
+    probe: Probe | None  # None with a fixed --rate
+    windows: int  # exposure windows the synchronizer formed
+    outputs: int  # fused images published
+    dropped: int  # windows skipped (inference behind) or failed
+    ir_frames: int
+    events: int
+    latency_ms: dict  # stage -> (p50, p95)
+    pictures: list
+    bag: str
+    device: str
+    sync: dict  # the synchronizer's non-zero counters
+
+
 def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, seed: int,
-             config: Path | None = None, model: str = "") -> dict:
+             config: Path | None = None, model: str = "") -> DemoResult:
     """`evif demo`: the synthetic rig through the whole graph with the shipped model, the
     inference node in its own process. ``rate=None``: the highest rate this machine
     sustains (:func:`sustainable_rate`)."""
@@ -316,7 +331,7 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
     probe = None
     if rate is None:
         rate, model_ms, sim_cost = sustainable_rate(Path(model_path), scenario, seed, threads)
-        probe = {"model_ms": model_ms, "sim_s_per_rig_s": sim_cost}
+        probe = Probe(model_ms, sim_cost)
     handle_stop_signals()
     if split and hasattr(os, "sched_setaffinity"):  # before rclpy starts its threads,
         os.sched_setaffinity(0, split[0])  # which inherit the rig's cores
@@ -352,7 +367,7 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
             if not (davis.finished and ir.finished):
                 return False
             c = collector.evif_count
-            done = c("outputs") + c("dropped_windows") + c("dropped_window")
+            done = c("outputs") + c("skipped_windows") + c("dropped_window")
             now = time.monotonic()
             if done != progress["done"]:
                 progress.update(at=now, done=done)
@@ -370,12 +385,13 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
         lat = {s: (float(d.get(f"latency_{s}_p50_ms", "nan")),
                    float(d.get(f"latency_{s}_p95_ms", "nan")))
                for s in ("voxelize", "model", "publish", "total", "end_to_end")}
-        return {"wall_s": wall, "rate": rate, "probe": probe, "windows": c("windows"),
-                "outputs": c("outputs"), "dropped": c("dropped_windows") + c("dropped_window"),
-                "ir_frames": c("ir_frames"), "events": davis.events_sent,
-                "latency_ms": lat, "pictures": [str(p) for p in pictures],
-                "bag": str(bag), "device": d.get("device", "?"),
-                "sync": {k[5:]: v for k, v in d.items() if k.startswith("sync_")}}
+        return DemoResult(wall_s=wall, rate=rate, probe=probe, windows=c("windows"),
+                          outputs=c("outputs"),
+                          dropped=c("skipped_windows") + c("dropped_window"),
+                          ir_frames=c("ir_frames"), events=davis.events_sent,
+                          latency_ms=lat, pictures=[str(p) for p in pictures], bag=str(bag),
+                          device=d.get("device", "?"),
+                          sync={k[5:]: v for k, v in d.items() if k.startswith("sync_")})
     finally:
         close_nodes(nodes)
         if split and hasattr(os, "sched_setaffinity"):

@@ -87,3 +87,14 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
             raise ConfigError("source:=bag needs bag:=<rosbag2 folder or .mcap file>")
         nodes = [n for n in nodes if n not in DRIVERS]
     return [n for n in nodes if n in ROLES[role]], over
+
+
+def node_parameters(config: Path, source: str, extra: dict | None = None, **kw
+                    ) -> dict[str, dict]:
+    """``{node: parameters}`` of the graph for a source: the YAML, the source's overrides,
+    then ``extra``."""
+    names, over = source_overrides(source, **kw)
+    params = load_params(config)
+    extra = extra or {}
+    return {name: {**params.get(name, {}), **over.get(name, {}), **extra.get(name, {})}
+            for name in names}

@@ -12,12 +12,18 @@ from sensor_msgs.msg import Image, PointCloud2, PointField, TimeReference
 from evif_ros.drivers.davis_sources import AedatSource
 from evif_ros.drivers.ir_sources import BagIrSource
 from evif_ros.paths import share_file
-from evif_ros.ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
+from evif_ros.ros.nodes.common import (
+    EVENTS_RELIABLE,
+    RELIABLE_SENSOR_QOS,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    rclpy_msgs,
+)
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import load_calibration
 from evif_ros.runtime.events import slice_time
 from evif_ros.runtime.feeder import WindowFeeder
-from evif_ros.runtime.msgs import MsgTypes, image_from_msg
+from evif_ros.runtime.msgs import image_from_msg
 from evif_ros.sim.recording import read_events_aedat4, simulate_recording
 from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
@@ -150,7 +156,7 @@ def test_synthetic_sources_through_drivers_match_offline(ros):
 class Probe(Node):
     def __init__(self):
         super().__init__("probe")
-        self.mt = MsgTypes.rclpy()
+        self.mt = rclpy_msgs()
         self.pub = self.create_publisher(PointCloud2, topics.EVENTS, EVENTS_RELIABLE)
         self.images = []
         self.diag = {}

@@ -13,9 +13,15 @@ from rclpy.node import Node
 from rosgraph import nodes, spin_until
 from sensor_msgs.msg import Image, PointCloud2, TimeReference
 
-from evif_ros.ros.nodes.common import EVENTS_RELIABLE, RELIABLE_SENSOR_QOS, SENSOR_QOS, TRIGGERS_QOS
+from evif_ros.ros.nodes.common import (
+    EVENTS_RELIABLE,
+    RELIABLE_SENSOR_QOS,
+    SENSOR_QOS,
+    TRIGGERS_QOS,
+    rclpy_msgs,
+)
 from evif_ros.runtime import topics
-from evif_ros.runtime.msgs import MsgTypes, image_from_msg, stamp_to_ns
+from evif_ros.runtime.msgs import image_from_msg, stamp_to_ns
 from evif_ros.sim.rig import EventChunk, IrFrame, Rig, Trigger, synthetic_rig_config
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,7 +34,7 @@ def rig_stream():
 class Feeder(Node):
     def __init__(self):
         super().__init__("feeder")
-        self.mt = MsgTypes.rclpy()
+        self.mt = rclpy_msgs()
         self.ev = self.create_publisher(PointCloud2, topics.EVENTS, EVENTS_RELIABLE)
         self.trig = self.create_publisher(TimeReference, topics.TRIGGERS, TRIGGERS_QOS)
         self.ir = self.create_publisher(Image, topics.IR_IMAGE, RELIABLE_SENSOR_QOS)

@@ -17,9 +17,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Imu, PointCloud2
 
 from evif_ros.ros.bags import open_bag
+from evif_ros.ros.nodes.common import rclpy_msgs
 from evif_ros.runtime import topics
 from evif_ros.runtime.events import make_events
-from evif_ros.runtime.msgs import MsgTypes
 
 pytestmark = pytest.mark.timeout(180)
 EVIF = str(Path(sys.executable).parent / "evif")
@@ -98,7 +98,7 @@ def test_recorder_keeps_everything_sent_after_start(ros, tmp_path, stop, spawned
     out = tmp_path / "bag"
     proc = start_recorder(out, tmp_path / "rec.log", spawned)
     node = rclpy.create_node("burst_publisher")
-    mt = MsgTypes.rclpy()
+    mt = rclpy_msgs()
     try:
         # one of the recorder's two subscriptions is incompatible with each publisher by
         # design: no warning for it
@@ -157,7 +157,7 @@ def test_bag_of_a_killed_recorder_replays_up_to_its_last_chunk(ros, tmp_path, sp
     out = tmp_path / "bag"
     proc = start_recorder(out, tmp_path / "rec.log", spawned)
     node = rclpy.create_node("kill_publisher")
-    mt = MsgTypes.rclpy()
+    mt = rclpy_msgs()
     sent = []
     try:
         events = node.create_publisher(PointCloud2, topics.EVENTS, RELIABLE)

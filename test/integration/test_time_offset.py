@@ -135,7 +135,7 @@ def test_node_pairs_the_same_exposures_and_resets_in_the_same_places(ros, rig, t
                 (len(out.stamps), len(expected), out.diag)
             assert procs[0].poll() is None
         assert sorted(out.stamps) == expected
-        assert out.diag["state_resets"] == "2" and out.diag.get("dropped_windows") is None
+        assert out.diag["state_resets"] == "2" and out.diag.get("skipped_windows") is None
     finally:
         out.destroy_node()
 

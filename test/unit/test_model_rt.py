@@ -227,7 +227,7 @@ def test_firenet_reference_has_the_papers_size_and_scripts():
 
 
 def test_cli_choices_match_the_model_code():
-    from evif_ros.apps import cli
+    from evif_ros.apps.commands import train as cli
     from evif_ros.learning.train import FUSION_OBJECTIVES
     assert set(cli.MODEL_SIZES) == set(SIZES)
     assert cli.FUSION_OBJECTIVES == FUSION_OBJECTIVES

@@ -1,12 +1,13 @@
 """``evif eval-real``: the visible reconstruction over a real recording with APS frames,
-scored per frame against them (structure score), beside event integration."""
+scored per frame against them (structure score), beside event integration; ``evif
+eval-stopgo``: its memory on simulated stop-and-go recordings with ground truth."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from evif_ros.apps.commands.argtypes import POSITIVE
+from evif_ros.apps.commands.argtypes import COUNT, POSITIVE
 
 
 def _eval_real(args: argparse.Namespace) -> None:
@@ -20,6 +21,22 @@ def _eval_real(args: argparse.Namespace) -> None:
                                 int(args.span_ms * 1e6), progress=not args.quiet)
     print(report.table())
     print(f"per-frame scores, summary and grid.png in {args.out}")
+
+
+def _model_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=FILE")
+    return name, path
+
+
+def _eval_stopgo(args: argparse.Namespace) -> None:
+    from evif_ros.evaluation.stopgo import evaluate_stopgo
+
+    models = {name: Path(path) for name, path in args.model}
+    print(evaluate_stopgo(models, Path(args.pairs), Path(args.out), args.images,
+                          progress=not args.quiet))
+    print(f"per-window SSIM, table and plot in {args.out}")
 
 
 def register(sub) -> None:
@@ -36,3 +53,13 @@ def register(sub) -> None:
                         "sees (the IR exposure)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_real)
+
+    p = sub.add_parser("eval-stopgo", help="visible SSIM over simulated recordings where the "
+                       "camera moves then rests, or pans slowly (day, night, hdr)")
+    p.add_argument("--model", type=_model_arg, action="append", required=True,
+                   metavar="NAME=FILE", help="a model to score (repeat to compare)")
+    p.add_argument("--pairs", required=True, help="image pairs (vi/, ir/); their test images")
+    p.add_argument("--out", required=True)
+    p.add_argument("--images", type=COUNT, default=2, help="test images per light and motion")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_eval_stopgo)

@@ -68,7 +68,7 @@ class EvifNode(Node):
     def __init__(self, **kwargs):
         super().__init__("evif_node", **kwargs)
         model_path = declare(self, "model_path", "", "TorchScript model: a path, or the "
-                             "name of a shipped one (see models/MODEL_CARD.md); '' = "
+                             "name of a shipped one (see models/cards/); '' = "
                              f"{DEFAULT_MODEL}")
         device = declare(self, "device", "auto", "auto, cpu or cuda[:N]")
         calib_path = declare(self, "calibration", "", "Rig calibration YAML ('' = the "
@@ -212,7 +212,7 @@ class EvifNode(Node):
                 self.pending.append(w)
                 while len(self.pending) > self.max_pending:
                     self.pending.popleft()
-                    self.counts["dropped_windows"] += 1
+                    self.counts["skipped_windows"] += 1  # inference fell behind (max_pending)
         self.wake.set()
 
     # --- inference (worker thread) --------------------------------------------------
@@ -267,7 +267,7 @@ class EvifNode(Node):
             self.diag.set(DiagnosticStatus.ERROR, self._size_mismatch())
         elif vals.get("dropped_events_out_of_range"):
             self.diag.set(DiagnosticStatus.WARN, self.last_reason["events_out_of_range"])
-        elif vals.get("dropped_windows"):
+        elif vals.get("skipped_windows"):
             self.diag.set(DiagnosticStatus.WARN, "inference slower than the IR rate: "
                           "dropping oldest windows")
         return vals

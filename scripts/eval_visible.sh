@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The visible reconstruction's figures of models/cards/evif_rt.md: real recordings (structure
+# score against APS frames), stop-and-go and slow pans (SSIM over time, against the model
+# shipped before and the APS frame), and the transfer to other sensor sizes and exposure
+# lengths (visible SSIM on the held-out splits of scripts/sensor_splits.sh and of
+# scripts/finetune_rt.sh). Usage: bash scripts/eval_visible.sh MODEL [OLD_MODEL] [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:?usage: bash scripts/eval_visible.sh MODEL [OLD_MODEL] [OUT]}
+OLD=${2:-}
+OUT=${3:-models/eval/visible}
+EVIF=.venv/bin/evif
+REAL=${REAL:-../shared/data/real_davis}
+PAIRS=${PAIRS:-../shared/data/roadscene}
+mkdir -p "$OUT"
+$EVIF eval-real "$REAL/cups" --model "$MODEL" --out "$OUT/real_cups" --quiet
+$EVIF eval-real "$REAL/dv_sample_davis346.aedat4" --model "$MODEL" --out "$OUT/real_dv" --quiet
+[ -n "$OLD" ] && $EVIF eval-real "$REAL/cups" --model "$OLD" --out "$OUT/real_cups_old" --quiet
+models=(--model "new=$MODEL")
+[ -n "$OLD" ] && models+=(--model "old=$OLD")
+$EVIF eval-stopgo "${models[@]}" --pairs "$PAIRS" --out "$OUT/stopgo" --images 2 --quiet
+echo "| split | sensor | exposure | visible SSIM (EVIF) | APS frame | event integration |" > "$OUT/transfer.md"
+echo "|---|---|---|---|---|---|" >> "$OUT/transfer.md"
+for d in data/mix3seq/test_pairs data/sensors/*; do
+  name=$(basename "$d")
+  $EVIF eval --data "$d" --only-evif --model "$MODEL" --out "runs/eval_visible/$name" --quiet > /dev/null
+  .venv/bin/python - "$d" "runs/eval_visible/$name/summary.json" >> "$OUT/transfer.md" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1] + "/test.json"))["config"]
+t3 = json.load(open(sys.argv[2]))["table3"]
+print(f"| {sys.argv[1]} | {cfg['width']}x{cfg['height']} | {cfg['exposure_ns'] / 1e6:g} ms | "
+      f"{t3['EVIF']:.3f} | {t3['APS frame (blurry)']:.3f} | {t3['event integration (leaky)']:.3f} |")
+PY
+done
+cat "$OUT/real_cups/summary.md" "$OUT/transfer.md" "$OUT/stopgo/stopgo.md"
