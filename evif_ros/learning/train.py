@@ -160,6 +160,14 @@ def save_checkpoint(path: Path, model, opt, it: int, cfg: EvifConfig, stage: int
     tmp.replace(path)
 
 
+def optimizer(params: list, lr: float, resumed: dict | None) -> torch.optim.AdamW:
+    """AdamW over ``params``, with the state of the checkpoint ``resumed`` (a resumed run)."""
+    opt = torch.optim.AdamW(params, lr=lr)
+    if resumed is not None:
+        opt.load_state_dict(resumed["opt"])
+    return opt
+
+
 def load_checkpoint(path: Path) -> dict:
     if not Path(path).is_file():
         raise InputFileError(f"{path}: no such checkpoint")
@@ -310,9 +318,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
             part.requires_grad_(False)
     if args.freeze_recon:  # a reconstruction trained on its own (evif train-visible) stays
         model.recon.requires_grad_(False)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    if ckpt.exists():
-        opt.load_state_dict(ck["opt"])
+    opt = optimizer([p for p in model.parameters() if p.requires_grad], args.lr,
+                    ck if ckpt.exists() else None)
     if start >= args.iters:
         return ckpt
     data = ShardData(args.data, "train", args.limit)

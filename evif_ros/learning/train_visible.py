@@ -26,7 +26,12 @@ from tqdm import tqdm
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.learning.losses import ssim
 from evif_ros.learning.pipeline import EvifConfig, EvifPipeline
-from evif_ros.learning.train import load_checkpoint, model_from_checkpoint, save_checkpoint
+from evif_ros.learning.train import (
+    load_checkpoint,
+    model_from_checkpoint,
+    optimizer,
+    save_checkpoint,
+)
 from evif_ros.paths import output_dir
 from evif_ros.sim.video import iter_sequences
 
@@ -160,10 +165,8 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
     model.train()
     model.requires_grad_(False)
     model.recon.requires_grad_(True)
-    params = [p for p in model.recon.parameters()]
-    opt = torch.optim.AdamW(params, lr=args.lr)
-    if start:
-        opt.load_state_dict(ck["opt"])
+    params = list(model.recon.parameters())
+    opt = optimizer(params, args.lr, ck if start else None)
     if start >= args.iters:
         return ckpt
     data = SequenceData(args.data, "train", args.limit)

@@ -23,14 +23,11 @@ from the procedural world.
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.paths import output_dir
@@ -41,6 +38,7 @@ from evif_ros.sim.pairs import ImagePairScene, PairLibrary
 from evif_ros.sim.rig import render_rate_hz
 from evif_ros.sim.scenarios import PAIR_MOTION_SCALE, SCENARIOS, get_scenario
 from evif_ros.sim.scene import Scene
+from evif_ros.sim.shards import run_shard_jobs
 from evif_ros.sim.thermal import ThermalCamera, ThermalConfig
 
 SPLITS = {"train": 0, "test": 1}
@@ -220,18 +218,8 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
         paths.append(path)
         if not path.exists():
             jobs.append((str(out_dir), seed, split, first, count, cfg))
-    workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
-    bar = tqdm(total=samples, initial=samples - sum(j[4] for j in jobs), unit="sample",
-               desc=f"dataset {split}", disable=not progress)
-    if workers == 1:
-        for job in jobs:
-            _shard_job(job)
-            bar.update(job[4])
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for job, _ in zip(jobs, pool.map(_shard_job, jobs)):
-                bar.update(job[4])
-    bar.close()
+    run_shard_jobs(_shard_job, jobs, [j[4] for j in jobs], samples, f"dataset {split}",
+                   "sample", workers, progress)
     return paths
 
 

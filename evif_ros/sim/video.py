@@ -24,21 +24,19 @@ frame at the window's end (``tonemap_log``, as ``evif dataset``'s visible ground
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
 from evif_ros.paths import output_dir
 from evif_ros.sim.aps import tonemap_log
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.pairs import IMAGE_SUFFIXES, image_split, srgb_to_linear
+from evif_ros.sim.shards import run_shard_jobs
 
 SPLITS = {"train": 0, "test": 1}
 FLICKER_HZ = (100.0, 120.0)  # lamps on 50 / 60 Hz mains
@@ -265,18 +263,8 @@ def write_video_dataset(out_dir: Path, split: str, sequences: int, seed: int,
         count = min(shard_size, sequences - first)
         if not (out_dir / f"{split}-{first // shard_size:05d}.npz").exists():
             jobs.append((str(out_dir), split, seed, first, count, cfg))
-    bar = tqdm(total=sequences, initial=sequences - sum(j[4] for j in jobs), unit="seq",
-               desc=f"video {split}", disable=not progress)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    if workers == 1:
-        for job in jobs:
-            _shard_job(job)
-            bar.update(job[4])
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for job, _ in zip(jobs, pool.map(_shard_job, jobs)):
-                bar.update(job[4])
-    bar.close()
+    run_shard_jobs(_shard_job, jobs, [j[4] for j in jobs], sequences, f"video {split}", "seq",
+                   workers, progress)
 
 
 def iter_sequences(data_dir: Path, split: str) -> Iterator[dict]:
