@@ -150,3 +150,25 @@ def test_chen_blum_equals_vifb_definition_computed_by_hand(shape):
     b = rng.integers(0, 256, shape).astype(float)
     f = np.round(0.5 * a + 0.5 * b)
     assert m.chen_blum(a, b, f) == pytest.approx(_qcb_by_the_definition(a, b, f), rel=1e-9)
+
+
+def test_both_ssims_match_scikit_image():
+    """The evaluation's SSIM (numpy/cv2) and the training loss's (torch) against
+    scikit-image's, configured as Wang et al. 2004: Gaussian window sigma 1.5, population
+    covariances, the same valid region."""
+    import cv2
+    import torch
+    from skimage.metrics import structural_similarity as skimage_ssim
+
+    from evif_ros.learning.losses import ssim as torch_ssim
+
+    rng = np.random.default_rng(4)
+    for noise in (5.0, 20.0, 60.0):
+        a = cv2.GaussianBlur(rng.random((96, 128)) * 255, (0, 0), 2)
+        b = np.clip(a + rng.normal(0, noise, a.shape), 0, 255)
+        ref = skimage_ssim(a, b, gaussian_weights=True, sigma=1.5,
+                           use_sample_covariance=False, data_range=255)
+        assert m.structural_similarity(a, b) == pytest.approx(ref, abs=1e-6)
+        t = torch_ssim(torch.tensor(a / 255)[None, None].float(),
+                       torch.tensor(b / 255)[None, None].float())
+        assert float(t) == pytest.approx(ref, abs=1e-4)
