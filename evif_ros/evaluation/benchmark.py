@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -259,9 +260,8 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     visible reconstruction when the bag has none, and the warped blurry IR)."""
     from evif_ros.ros.bags import open_bag
     from evif_ros.runtime import topics
-    from evif_ros.runtime.calibration import load_calibration, warp_ir_to_davis
+    from evif_ros.runtime.calibration import load_calibration
     from evif_ros.runtime.feeder import WindowFeeder
-    from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
@@ -269,23 +269,51 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     feeder = WindowFeeder(calib, runner.k, recon_span_ns=runner.recon_span_ns)
     windows, aps = [], []
     truth: dict[str, dict[int, np.ndarray]] = {topics.GT_VISIBLE: {}, topics.GT_IR: {}}
+    dropped: dict[str, int] = defaultdict(int)  # malformed messages per topic, as the node
+    first_drop: dict[str, str] = {}
     with open_bag(bag) as reader:
         for conn, _, raw in tqdm(reader.messages(), desc="read bag", unit="msg",
                                  disable=not progress):
-            if conn.topic == topics.APS or conn.topic in truth:
-                msg = reader.deserialize(raw, conn.msgtype)
-                stamped = (stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy())
-                if conn.topic == topics.APS:
-                    aps.append(stamped)
-                else:  # a simulated recording's ground truth, stamped with the trigger
-                    truth[conn.topic][stamped[0]] = stamped[1]
-            elif conn.topic in (topics.TRIGGERS, topics.IR_IMAGE) or conn.msgtype in (
-                    POINTCLOUD2, EVENT_PACKET):
-                windows += feeder.message(conn.topic, conn.msgtype,
-                                          reader.deserialize(raw, conn.msgtype))
+            try:
+                windows += _bag_message(reader, conn, raw, feeder, aps, truth)
+            except Exception as exc:  # noqa: BLE001 - a damaged message is dropped, not fatal
+                dropped[conn.topic] += 1
+                first_drop.setdefault(conn.topic, reason(exc))
+    for topic, n in dropped.items():
+        print(f"warning: {bag}: dropped {n} malformed message(s) on {topic} (first: "
+              f"{first_drop[topic]})", file=sys.stderr)
     if not windows:
         raise InputFileError(f"{bag}: no complete IR exposure (needs events, triggers and "
                              f"{topics.IR_IMAGE})")
+    summary_extra = {"dropped_messages": dict(dropped)}
+    return _score_bag_windows(bag, out, runner, calib, windows, aps, truth, model, methods,
+                              progress, summary_extra)
+
+
+def _bag_message(reader, conn, raw, feeder, aps: list, truth: dict) -> list:
+    """One bag message into the evaluation's inputs; the windows it completes."""
+    from evif_ros.runtime import topics
+    from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
+
+    if conn.topic == topics.APS or conn.topic in truth:
+        msg = reader.deserialize(raw, conn.msgtype)
+        stamped = (stamp_to_ns(msg.header.stamp), image_from_msg(msg).copy())
+        if conn.topic == topics.APS:
+            aps.append(stamped)
+        else:  # a simulated recording's ground truth, stamped with the trigger
+            truth[conn.topic][stamped[0]] = stamped[1]
+        return []
+    if conn.topic in (topics.TRIGGERS, topics.IR_IMAGE) or conn.msgtype in (
+            POINTCLOUD2, EVENT_PACKET):
+        return feeder.message(conn.topic, conn.msgtype, reader.deserialize(raw, conn.msgtype))
+    return []
+
+
+def _score_bag_windows(bag, out, runner, calib, windows, aps, truth, model, methods,
+                       progress, summary_extra) -> dict:
+    from evif_ros.runtime import topics
+    from evif_ros.runtime.calibration import warp_ir_to_davis
+
     table = defaultdict(lambda: defaultdict(list))
     gt_table = defaultdict(lambda: defaultdict(list))  # quantity -> method -> values
     reset_runner = EvifRunner(model, calib, "cpu") if truth[topics.GT_VISIBLE] else None
@@ -347,6 +375,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
             lines += [f"| {q} | " + " | ".join(d) + " |", "|---" * (len(d) + 1) + "|",
                       "| | " + " | ".join(f"{v:.3f}" for v in d.values()) + " |", ""]
         (out / "ground_truth.md").write_text("\n".join(lines))
+    summary.update(summary_extra)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "table1.md").write_text(f"Metrics against the inputs ({len(windows)} exposures of "
                                    f"{bag}; no ground truth)\n\n" + _fmt_table1(summary["table1"])

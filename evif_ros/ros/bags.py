@@ -130,26 +130,44 @@ class BagReader:
                               f"({type(exc).__name__}: {exc})") from exc
 
 
-@contextmanager
-def open_bag(path: Path) -> Iterator[BagReader]:
-    """A reader over a bag directory or a single ``.mcap`` file. A bag that was never
-    closed (see :func:`cut_short`) is read as far as it got, through a recovered copy in a
-    temporary directory (a warning says so). Errors name the bag."""
-    from rosbags.highlevel import AnyReader
-
+def bag_path(path: Path) -> Path:
+    """The bag a path names: a directory, or ``NAME.mcap`` beside ``NAME/`` as `evif
+    simulate` writes them; InputFileError when there is none."""
     path = Path(path)
     if path.is_file() and path.suffix == ".mcap" and (path.parent / path.stem).is_dir():
         path = path.parent / path.stem  # rig.mcap written by `evif simulate`
     if not path.exists():
         raise InputFileError(f"{path}: no such bag")
-    shown = path
+    return path
+
+
+def recover_once(path: Path, into: Path) -> Path:
+    """``path`` itself, or for a bag that was never closed (see :func:`cut_short`) a copy
+    of what it holds up to its last complete chunk, written under ``into`` (a warning says
+    so); InputFileError when not one message survives."""
+    path = bag_path(path)
+    if (mcap_file := cut_short(path)) is None:
+        return path
+    n = recover_mcap(mcap_file, Path(into) / "bag")
+    if n == 0:
+        raise InputFileError(f"{path}: never closed and no complete chunk: nothing to read")
+    logging.getLogger("evif_ros").warning(
+        "%s: never closed (recording cut short); read %d messages up to the last complete "
+        "chunk", path, n)
+    return Path(into) / "bag"
+
+
+@contextmanager
+def open_bag(path: Path, shown: Path | None = None) -> Iterator[BagReader]:
+    """A reader over a bag directory or a single ``.mcap`` file. A bag that was never
+    closed is read as far as it got (:func:`recover_once`, in a temporary directory).
+    Errors name the bag (``shown``, when ``path`` is a recovered copy of it)."""
+    from rosbags.highlevel import AnyReader
+
+    path = bag_path(path)
+    shown = shown or path
     with tempfile.TemporaryDirectory(prefix="evif_recovered_") as tmp:
-        if (mcap_file := cut_short(path)) is not None:
-            n = recover_mcap(mcap_file, Path(tmp) / "bag")
-            logging.getLogger("evif_ros").warning(
-                "%s: never closed (recording cut short); read %d messages up to the last "
-                "complete chunk", shown, n)
-            path = Path(tmp) / "bag"
+        path = recover_once(path, Path(tmp))
         try:
             reader = AnyReader([path], default_typestore=typestore())
             reader.open()

@@ -281,3 +281,43 @@ def test_curved_motion_without_the_deconvolution(tmp_path):
                "--size", "lite", "--iters", "1", "--motion-curved"])
     assert_one_line(res, "--motion-curved", "--motion-taps")
     assert not (tmp_path / "run" / "stage1.pt").exists()
+
+
+def test_garbage_event_payloads_in_a_bag_are_dropped_and_counted(sim_bag, tmp_path):
+    """A bag whose every third event packet carries bytes that are not 9-byte events (a
+    truncated payload): evif eval --bag drops those messages, says how many on one line,
+    scores the rest and records the count (it used to end in `cannot reshape`)."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from evif_ros.ros.bags import typestore
+    from evif_ros.runtime import topics
+
+    store = typestore()
+    damaged = tmp_path / "damaged"
+    n_bad = 0
+    with AnyReader([sim_bag], default_typestore=store) as r, \
+            Writer(damaged, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conns, k = {}, 0
+        for c, t, raw in r.messages():
+            if c.topic not in conns:
+                conns[c.topic] = w.add_connection(c.topic, c.msgtype, typestore=store)
+            if c.topic == topics.EVENTS:
+                k += 1
+                if k % 3 == 0:
+                    msg = r.deserialize(raw, c.msgtype)
+                    msg.data = msg.data[:-5]  # no longer a whole number of points
+                    raw = store.serialize_cdr(msg, c.msgtype)
+                    n_bad += 1
+            w.write(conns[c.topic], t, raw)
+    assert n_bad > 0
+    out = tmp_path / "eval"
+    res = run(["eval", "--bag", damaged, "--out", out, "--quiet", "--methods", "average"],
+              timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    warnings = [ln for ln in res.stderr.splitlines() if "malformed" in ln]
+    assert len(warnings) == 1 and f"dropped {n_bad} malformed" in warnings[0]
+    assert topics.EVENTS in warnings[0] and "Traceback" not in res.stderr
+    import json
+    assert json.loads((out / "summary.json").read_text())["dropped_messages"] == {
+        topics.EVENTS: n_bad}

@@ -187,4 +187,14 @@ def test_bag_of_a_killed_recorder_replays_up_to_its_last_chunk(ros, tmp_path, sp
     res = subprocess.run([EVIF, "replay", str(out), "--delay", "0"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and f"replayed {len(got)} messages" in res.stdout, res.stderr
-    assert "cut short" in res.stderr and "Traceback" not in res.stderr
+    # recovered once for the whole replay (it used to be once per opening)
+    assert res.stderr.count("cut short") == 1 and "Traceback" not in res.stderr
+    # cut before its first complete chunk: nothing to replay is an error, not an exit 0
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    mcap = next(out.glob("*.mcap"))
+    (stub / mcap.name).write_bytes(mcap.read_bytes()[:4000])
+    res = subprocess.run([EVIF, "replay", str(stub), "--delay", "0"], capture_output=True,
+                         text=True, timeout=120)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "nothing to read" in lines[0], lines

@@ -9,6 +9,7 @@ subscribed (``replay.launch.py`` waits for ``evif_node``).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from evif_ros.errors import EvifError, LayoutError
-from evif_ros.ros.bags import EVENT_PACKET, events_from_any, open_bag
+from evif_ros.ros.bags import EVENT_PACKET, events_from_any, open_bag, recover_once
 from evif_ros.ros.nodes.common import (
     CLOCK_QOS,
     SENSOR_INFO_QOS,
@@ -61,6 +62,9 @@ class Replayer(Node):
                  wait_for: tuple[str, ...] = ()):
         super().__init__("evif_replay")
         self.bag, self.rate, self.loop = Path(bag), rate, loop
+        # a bag never closed is recovered once, not at every open (and every loop)
+        self._recovered = tempfile.TemporaryDirectory(prefix="evif_replay_")
+        self.source = recover_once(self.bag, Path(self._recovered.name))
         self.convert_events = convert_events
         self.mt = rclpy_msgs()
         self.pubs: dict[str, object] = {}
@@ -71,7 +75,7 @@ class Replayer(Node):
         self.error: EvifError | None = None
         # publishers up front, then a pause so that subscribers match before the first
         # message (as `ros2 bag play --delay`)
-        with open_bag(self.bag) as reader:
+        with open_bag(self.source, self.bag) as reader:
             for conn in reader.connections:
                 if conn.msgtype == EVENT_PACKET and convert_events:
                     self._publisher(topics.EVENTS, topics.TYPES[topics.EVENTS])
@@ -105,6 +109,7 @@ class Replayer(Node):
     def stop(self) -> None:
         self._stop.set()
         join_worker(self, self.thread)
+        self._recovered.cleanup()
 
     def wait_delivered(self, timeout_s: float = ACK_TIMEOUT_S) -> None:
         """Until every reliable subscriber acknowledged everything published: a burst
@@ -137,7 +142,7 @@ class Replayer(Node):
         return True
 
     def _play_once(self) -> None:
-        with open_bag(self.bag) as reader:
+        with open_bag(self.source, self.bag) as reader:
             start_wall = time.monotonic()
             t0 = None
             for conn, t_log, raw in reader.messages():
