@@ -1,8 +1,8 @@
-"""ros2 launch evif_ros rig.launch.py [source:=live|sim|aedat4] [rviz:=true] [model:=...]
+"""ros2 launch evif_ros rig.launch.py [source:=live|synthetic|aedat4] [rviz:=true] [model:=...]
 
 Starts the rig graph defined in evif_ros.ros.graph (the same graph `evif rig` runs without
-ros2 launch) with the parameters of config/rig.yaml. The synthetic rig (source:=sim) takes
-rate:=, duration:= and seed:=; its default rate is slow enough for CPU inference to keep
+ros2 launch) with the parameters of config/rig.yaml. The synthetic rig (source:=synthetic)
+takes rate:=, duration:= and seed:=; its default rate is slow enough for CPU inference to keep
 up with every IR frame (raise it on a GPU).
 """
 
@@ -55,7 +55,7 @@ def _nodes(context):
                              seed=_number(get, "seed", int),
                              duration=_number(get, "duration", float),
                              rate=_number(get, "rate", float) if get("rate") else
-                             SIM_RATE if get("source") == "sim" else 1.0, role=get("role"))
+                             SIM_RATE if get("source") == "synthetic" else 1.0, role=get("role"))
     rviz = _rviz(get) if get("role") != "drivers" else []
     actions = []
     for name, p in params.items():
@@ -68,8 +68,8 @@ def _nodes(context):
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("source", default_value="live",
-                              description="live (DAVIS + thermal camera), sim (synthetic rig) "
-                                          "or aedat4 (a recording, events only)"),
+                              description="live (DAVIS + thermal camera), synthetic (the "
+                                          "synthetic rig) or aedat4 (a recording, events only)"),
         DeclareLaunchArgument("role", default_value="all",
                               description="all, drivers (the rig computer of a two-host "
                                           "setup) or inference (evif_node + event_renderer, "
@@ -85,15 +85,15 @@ def generate_launch_description():
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="Follow /clock (replays)"),
         DeclareLaunchArgument("scenario", default_value="day",
-                              description="Synthetic rig scenario (source:=sim)"),
+                              description="Synthetic rig scenario (source:=synthetic)"),
         DeclareLaunchArgument("rate", default_value="",
                               description="Playback speed vs real time; empty = 0.02 for "
-                                          "source:=sim (CPU inference keeps up; use 1.0 on a "
+                                          "source:=synthetic (CPU inference keeps up; use 1.0 on a "
                                           "GPU), 1.0 for source:=aedat4"),
         DeclareLaunchArgument("duration", default_value="10.0",
-                              description="Seconds of synthetic rig time (source:=sim)"),
+                              description="Seconds of synthetic rig time (source:=synthetic)"),
         DeclareLaunchArgument("seed", default_value="0",
-                              description="Synthetic rig seed (source:=sim)"),
+                              description="Synthetic rig seed (source:=synthetic)"),
         DeclareLaunchArgument("file", default_value="",
                               description="AEDAT4 file (source:=aedat4)"),
         DeclareLaunchArgument("rviz", default_value="false",

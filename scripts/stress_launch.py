@@ -1,4 +1,4 @@
-"""Ctrl-C stress test of `ros2 launch evif_ros rig.launch.py source:=sim` (on demand).
+"""Ctrl-C stress test of `ros2 launch evif_ros rig.launch.py source:=synthetic` (on demand).
 
 Builds the package into a temporary colcon workspace, then N times: launch the synthetic
 rig at rate 1.0 (the CPU model is busy all the time, so SIGINT lands while it runs), wait
@@ -51,7 +51,7 @@ def main() -> int:
         for i in range(args.runs):
             group = bool(i % 2)
             log = Path(tmp) / f"launch{i}.log"
-            with rt.Launch(ws, f"evif_ros rig.launch.py source:=sim rviz:=false rate:="
+            with rt.Launch(ws, f"evif_ros rig.launch.py source:=synthetic rviz:=false rate:="
                                f"{args.rate} duration:=5 seed:={i}", log) as launch:
                 echo = rt.echo_once(ws, "/evif/fused", "sensor_msgs/msg/Image", 150)
                 wait = rng.uniform(0.0, 3.0)

@@ -180,7 +180,7 @@ def run_rig(config: Path, source: str, file: str = "", scenario: str = "day",
     nodes = []
     try:
         nodes = build_nodes(config, source, scenario=scenario, file=file, seed=seed, role=role,
-                            duration=max(duration_s, 1.0) if source == "sim" else 10.0)
+                            duration=max(duration_s, 1.0) if source == "synthetic" else 10.0)
         replayer = None
         if source == "bag" and role in ("all", "drivers"):  # the replay is the bag's driver
             from evif_ros.ros.nodes.replayer import Replayer
@@ -348,12 +348,12 @@ def run_demo(out: Path, scenario: str, duration_s: float, rate: float | None, se
                            "model_path": model_path, "threads": threads,
                            "inference_cores": ",".join(map(str, sorted(split[1])))
                            if split else ""}}
-    params = node_parameters(config, "sim", extra=extra, scenario=scenario, seed=seed,
+    params = node_parameters(config, "synthetic", extra=extra, scenario=scenario, seed=seed,
                              duration=duration_s, rate=rate)
     # the node inherits the rig's cores; its inference thread moves (inference_cores)
     evif = InferenceProcess(params["evif_node"], out / "logs")
     try:
-        nodes = build_nodes(config, "sim", scenario=scenario, seed=seed, duration=duration_s,
+        nodes = build_nodes(config, "synthetic", scenario=scenario, seed=seed, duration=duration_s,
                             rate=rate, extra=extra, exclude=("evif_node",))
         collector = DemoCollector(bag, share_file("calibration", "synthetic_rig.yaml"), 1)
         nodes.append(collector)

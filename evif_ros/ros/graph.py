@@ -22,7 +22,7 @@ NODES = {
     "event_renderer": "evif_ros.ros.nodes.event_renderer:EventRenderer",
 }
 DRIVERS = ("davis_driver", "ir_driver")
-SOURCES = ("live", "sim", "aedat4", "bag")
+SOURCES = ("live", "synthetic", "aedat4", "bag")  # one name each, as the drivers call them
 # which nodes each host of a two-host setup runs (DDS carries the topics between them):
 # the rig computer runs the drivers, the GPU computer the inference and the renderer
 ROLES = {"all": tuple(NODES), "drivers": DRIVERS,
@@ -71,7 +71,7 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
         raise ConfigError(f"role:={role} is not one of {', '.join(ROLES)}")
     nodes = list(NODES)
     over: dict[str, dict] = {n: {} for n in NODES}
-    if source == "sim":
+    if source == "synthetic":
         common = {"scenario": scenario, "seed": seed, "duration": duration}
         over["davis_driver"] = {"source": "synthetic", "publish_clock": True, "rate": rate,
                                 **common}
@@ -84,7 +84,8 @@ def source_overrides(source: str, scenario: str = "day", file: str = "", seed: i
         nodes.remove("ir_driver")  # an AEDAT4 file holds no IR frames
     elif source == "bag":
         if not file:
-            raise ConfigError("source:=bag needs bag:=<rosbag2 folder or .mcap file>")
+            raise ConfigError("source bag needs a rosbag2 folder or .mcap file (replay.launch.py "
+                              "bag:=, evif rig --bag)")
         nodes = [n for n in nodes if n not in DRIVERS]
     return [n for n in nodes if n in ROLES[role]], over
 

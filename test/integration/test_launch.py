@@ -57,7 +57,7 @@ def test_config_parameters_are_declared_by_their_nodes():
         assert not unknown, (node, unknown)
 
 
-@pytest.mark.parametrize("source", ["live", "sim", "aedat4", "bag"])
+@pytest.mark.parametrize("source", ["live", "synthetic", "aedat4", "bag"])
 def test_source_overrides_only_set_declared_parameters(source):
     names, over = source_overrides(source, file="x")
     for node in names:

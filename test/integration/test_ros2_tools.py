@@ -200,14 +200,14 @@ def _fused_then_interrupt(ws: Path, args: str, log: Path, expected: set[str], gr
 
 
 def test_rig_launch_sim_fused_then_ctrl_c_to_launch(workspace, tmp_path):
-    _fused_then_interrupt(workspace, "evif_ros rig.launch.py source:=sim rviz:=false "
+    _fused_then_interrupt(workspace, "evif_ros rig.launch.py source:=synthetic rviz:=false "
                           "duration:=2", tmp_path / "launch.log", NODES, group=False)
 
 
 def test_rig_launch_ctrl_c_in_a_terminal_while_the_model_runs(workspace, tmp_path):
     """rate:=1.0 keeps the CPU model busy all the time; SIGINT goes to the process group,
     so every node gets it twice (from the terminal and from launch)."""
-    _fused_then_interrupt(workspace, "evif_ros rig.launch.py source:=sim rviz:=false "
+    _fused_then_interrupt(workspace, "evif_ros rig.launch.py source:=synthetic rviz:=false "
                           "rate:=1.0 duration:=3 seed:=4", tmp_path / "launch.log", NODES,
                           group=True)
 
@@ -227,7 +227,7 @@ def test_replay_launch_of_a_simulated_bag(workspace, tmp_path):
 
 def test_rviz_requested_but_not_installed_starts_nothing(workspace, tmp_path):
     assert rt.run_in(workspace, "ros2 pkg prefix rviz2").returncode != 0  # precondition
-    with rt.Launch(workspace, "evif_ros rig.launch.py source:=sim rviz:=true",
+    with rt.Launch(workspace, "evif_ros rig.launch.py source:=synthetic rviz:=true",
                    tmp_path / "launch.log") as launch:
         rc = launch.proc.wait(120)
         log = launch.text()
@@ -238,7 +238,7 @@ def test_rviz_requested_but_not_installed_starts_nothing(workspace, tmp_path):
 
 def test_launch_errors_name_launch_arguments(workspace):
     for args, message in (("source:=aedat4", "source:=aedat4 needs file:="),
-                          ("source:=sim seed:=abc", "seed:=abc is not a valid int"),
+                          ("source:=synthetic seed:=abc", "seed:=abc is not a valid int"),
                           ("source:=nope", "source:=nope is not one of")):
         r = rt.run_in(workspace, f"ros2 launch evif_ros rig.launch.py {args}", timeout=60)
         assert r.returncode != 0 and message in r.stdout + r.stderr, (args, r.stdout, r.stderr)

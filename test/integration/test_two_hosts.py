@@ -24,8 +24,8 @@ EVIF = str(Path(sys.executable).parent / "evif")
 
 
 def test_roles_split_the_graph_between_hosts():
-    assert source_overrides("sim", role="drivers")[0] == ["davis_driver", "ir_driver"]
-    assert source_overrides("sim", role="inference")[0] == ["evif_node", "event_renderer"]
+    assert source_overrides("synthetic", role="drivers")[0] == ["davis_driver", "ir_driver"]
+    assert source_overrides("synthetic", role="inference")[0] == ["evif_node", "event_renderer"]
     assert source_overrides("aedat4", file="x.aedat4", role="drivers")[0] == ["davis_driver"]
     assert source_overrides("bag", file="b", role="drivers")[0] == []  # the replay drives
 

@@ -19,7 +19,7 @@ def _rig(args: argparse.Namespace) -> None:
     from evif_ros.paths import share_file
 
     config = Path(args.config) if args.config else share_file("config", "rig.yaml")
-    source = "sim" if args.sim else "aedat4" if args.aedat4 else "bag" if args.bag else "live"
+    source = "synthetic" if args.sim else "aedat4" if args.aedat4 else "bag" if args.bag else "live"
     from evif_ros.errors import InputFileError
     if args.aedat4 and not Path(args.aedat4).is_file():
         # checked here: the driver node would only log it and the graph run on, empty
