@@ -38,6 +38,7 @@ from evif_ros.ros.nodes.stop import handle_stop_signals
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import load_calibration, warp_ir_to_davis
 from evif_ros.runtime.feeder import WindowFeeder
+from evif_ros.runtime.mcap_crc import checksum_bag
 from evif_ros.runtime.msgs import image_from_msg, stamp_to_ns
 from evif_ros.runtime.render import events_image, normalize, tile
 
@@ -65,6 +66,7 @@ class DemoCollector(Node):
         self.calib = load_calibration(calib_path)
         self.feeder = WindowFeeder(self.calib, k)
         self.store = typestore()
+        self.bag = bag
         self.writer = Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.conns = {}
@@ -123,6 +125,7 @@ class DemoCollector(Node):
             if self.writer is not None:
                 self.writer.close()
                 self.writer = None
+                checksum_bag(self.bag)
 
     stop = close  # on Ctrl-C the bag is closed (complete) like at the end of a run
 

@@ -17,6 +17,7 @@ from evif_ros.evaluation.metrics import psnr
 from evif_ros.paths import output_dir
 from evif_ros.runtime import topics
 from evif_ros.runtime.events import EVENT_DTYPE
+from evif_ros.runtime.mcap_crc import add_chunk_crcs
 from evif_ros.runtime.msgs import MsgTypes
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
@@ -212,6 +213,7 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
     mcaps = sorted(bag_dir.glob("*.mcap"))
     if len(mcaps) != 1:
         raise InputFileError(f"{bag_dir}: expected one .mcap file, found {len(mcaps)}")
+    add_chunk_crcs(mcaps[0])
     # rig.mcap at the top level as promised; the rosbag2 directory keeps a link to it so
     # `ros2 bag info out/rig` and rosbags' Reader both still work
     mcaps[0].replace(out_dir / "rig.mcap")

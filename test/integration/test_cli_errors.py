@@ -321,3 +321,33 @@ def test_garbage_event_payloads_in_a_bag_are_dropped_and_counted(sim_bag, tmp_pa
     import json
     assert json.loads((out / "summary.json").read_text())["dropped_messages"] == {
         topics.EVENTS: n_bad}
+
+
+def test_bags_carry_chunk_crcs_and_damaged_data_is_refused(sim_bag, tmp_path):
+    """`evif simulate` writes a CRC-32 into every chunk (the mcap library, an outside
+    reader, checks them); a bag damaged inside a chunk's messages is refused in one line by
+    `evif replay` and `evif eval --bag`, naming the bag, instead of publishing garbage."""
+    from mcap.reader import make_reader
+    from mcap.records import Chunk
+    from mcap.stream_reader import StreamReader
+
+    mcap_file = sim_bag.parent / "rig.mcap"
+    with open(mcap_file, "rb") as f:
+        chunks = [r for r in StreamReader(f, emit_chunks=True).records
+                  if isinstance(r, Chunk)]
+    assert chunks and all(c.uncompressed_crc != 0 for c in chunks)
+    with open(mcap_file, "rb") as f:
+        n = sum(1 for _ in make_reader(f, validate_crcs=True).iter_messages())
+    assert n > 0
+    damaged = tmp_path / "damaged"
+    shutil.copytree(sim_bag, damaged, symlinks=False)
+    target = next(damaged.glob("*.mcap"))
+    raw = bytearray(target.read_bytes())
+    at = len(raw) // 3  # inside the message data of an early chunk
+    raw[at:at + 64] = bytes(64)
+    target.write_bytes(bytes(raw))
+    res = run(["replay", damaged, "--delay", "0", "--rate", "50"], timeout=120)
+    assert_one_line(res, damaged)
+    assert "checksum" in res.stderr.lower()
+    res = run(["eval", "--bag", damaged, "--out", tmp_path / "eval", "--quiet"], timeout=300)
+    assert_one_line(res, damaged)

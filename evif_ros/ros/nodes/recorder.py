@@ -29,6 +29,7 @@ from evif_ros.ros.bags import typestore
 from evif_ros.ros.nodes.common import close_nodes, init_rclpy, message_class, spin_until_stopped
 from evif_ros.ros.nodes.stop import handle_stop_signals
 from evif_ros.runtime import topics
+from evif_ros.runtime.mcap_crc import checksum_bag
 
 KNOWN_TYPES = {**topics.TYPES, topics.CLOCK: "rosgraph_msgs/msg/Clock"}
 # reliable: KEEP_ALL, so a recorder that falls behind a burst slows the reliable writers
@@ -72,6 +73,7 @@ class Recorder(Node):
         if out.exists():
             raise InputFileError(f"{out}: already exists; choose a new --out")
         self.store = typestore()
+        self.out = out
         self.writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.lock = threading.Lock()
@@ -127,6 +129,7 @@ class Recorder(Node):
             if self.writer is not None:
                 self.writer.close()  # metadata written: the bag is complete
                 self.writer = None
+                checksum_bag(self.out)
 
     stop = close  # close_nodes() stops nodes before destroying them
 
