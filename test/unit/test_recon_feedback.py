@@ -57,3 +57,39 @@ def test_sequence_loss_trains_only_through_the_reconstruction():
     assert model.recon.head[0].weight.grad is not None
     assert all(p.grad is None for p in model.deblur.parameters())
     assert len(state) == model.n_state
+
+
+def test_exported_feedback_model_makes_the_runtime_cut_windows_over_the_frame_period(
+        tmp_path):
+    """The file says how long a span its reconstruction was trained on; the runner reads it
+    and the node's front end cuts the K sub-windows over it (every event since the last
+    30 Hz window), where a model without feedback keeps the IR exposure (25 ms)."""
+    from evif_ros.learning.export import save
+    from evif_ros.paths import share_file
+    from evif_ros.runtime.calibration import load_calibration
+    from evif_ros.runtime.feeder import WindowFeeder
+    from evif_ros.runtime.inference import EvifRunner
+
+    calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
+    spans = {}
+    for feedback in (False, True):
+        torch.manual_seed(3)
+        cfg = _small(feedback)
+        path = tmp_path / f"f{int(feedback)}.ts"
+        save(EvifPipeline(cfg), cfg, path)
+        runner = EvifRunner(path, calib, "cpu")
+        feeder = WindowFeeder(calib, runner.k, recon_span_ns=runner.recon_span_ns)
+        edges = feeder.sync.window_span(1_000_000_000)[0]
+        spans[feedback] = int(edges[-1] - edges[0])
+        # two windows through the runner: the state carries the image after the memories
+        run = runner(np.zeros(calib.ir_size[::-1], np.uint16), np.zeros(0, _event_dtype()),
+                     0, calib.ir_exposure_ns, edges - 1_000_000_000)
+        assert run.visible.shape == calib.davis_size[::-1]
+        assert len(runner.state) == (3 if feedback else 2)
+    assert spans[False] == calib.ir_exposure_ns
+    assert spans[True] == 33_333_333
+
+
+def _event_dtype():
+    from evif_ros.runtime.events import EVENT_DTYPE
+    return EVENT_DTYPE
