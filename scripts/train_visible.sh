@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PHOTOS=${1:-../shared/data/photos}
 PAIRS=${2:-../shared/data/roadscene}
-INIT=${INIT:-models/evif_rt.ts}  # the rt2 file shipped before
+# the rt2 file shipped until 2026-12-02 (models/evif_rt.ts at 444caa9), from git history
+INIT=${INIT:-runs/rt2_shipped.ts}
+[ -f "$INIT" ] || { mkdir -p "$(dirname "$INIT")" && git show 444caa9:models/evif_rt.ts > "$INIT"; }
 RUN=${RUN:-runs/rt3}
 VIS_ITERS=${VIS_ITERS:-1200} FUSE_ITERS=${FUSE_ITERS:-400}
 EVIF=.venv/bin/evif
