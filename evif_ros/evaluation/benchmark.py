@@ -27,8 +27,11 @@ from evif_ros.evaluation.baselines import event_integration
 from evif_ros.evaluation.fusion_baselines import BASELINES
 from evif_ros.learning.data import ir_range, sub_window_edges
 from evif_ros.paths import output_dir
-from evif_ros.runtime.calibration import Calibration
+from evif_ros.runtime import topics
+from evif_ros.runtime.calibration import Calibration, load_calibration, warp_ir_to_davis
+from evif_ros.runtime.feeder import WindowFeeder
 from evif_ros.runtime.inference import EvifRunner, Result
+from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
 from evif_ros.runtime.render import events_image, tile
 from evif_ros.sim.dataset import iter_samples
 
@@ -259,9 +262,6 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     path; every metric taken against the inputs (APS frame nearest in time, or EVIF's own
     visible reconstruction when the bag has none, and the warped blurry IR)."""
     from evif_ros.ros.bags import open_bag
-    from evif_ros.runtime import topics
-    from evif_ros.runtime.calibration import load_calibration
-    from evif_ros.runtime.feeder import WindowFeeder
 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
@@ -292,8 +292,6 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
 
 def _bag_message(reader, conn, raw, feeder, aps: list, truth: dict) -> list:
     """One bag message into the evaluation's inputs; the windows it completes."""
-    from evif_ros.runtime import topics
-    from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
 
     if conn.topic == topics.APS or conn.topic in truth:
         msg = reader.deserialize(raw, conn.msgtype)
@@ -311,8 +309,6 @@ def _bag_message(reader, conn, raw, feeder, aps: list, truth: dict) -> list:
 
 def _score_bag_windows(bag, out, runner, calib, windows, aps, truth, model, methods,
                        progress, summary_extra) -> dict:
-    from evif_ros.runtime import topics
-    from evif_ros.runtime.calibration import warp_ir_to_davis
 
     table = defaultdict(lambda: defaultdict(list))
     gt_table = defaultdict(lambda: defaultdict(list))  # quantity -> method -> values

@@ -26,7 +26,7 @@ from evif_ros.paths import output_dir
 from evif_ros.runtime.events import recon_edges
 from evif_ros.runtime.model_file import load_exported
 from evif_ros.runtime.render import events_image, tile
-from evif_ros.runtime.voxel import window_voxels
+from evif_ros.runtime.voxel import WindowVoxelizer
 
 PERIOD_NS = 33_333_333  # the synthetic rig's 30 Hz IR frames
 EXPOSURE_NS = 25_000_000  # and their exposure
@@ -84,6 +84,7 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
     exp_vox = torch.zeros(1, 10, h, w)
     ends = window_ends(rec, t0, period_ns)
     mids = {f.mid_ns - t0: i for i, f in enumerate(rec.frames)}
+    voxelize = WindowVoxelizer(h, w, k)  # one buffer for every window, as the runner's
     visible: dict[int, np.ndarray] = {}
     state: list = []
     prev = 0
@@ -92,7 +93,7 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
             start = prev if feedback else end - span_ns
             a, b = np.searchsorted(times, [start, end])
             edges = recon_edges(int(end), int(end - start), k)
-            _, subs = window_voxels(ev[a:b], int(start), int(end - start), edges, h, w)
+            _, subs = voxelize(ev[a:b], int(start), int(end - start), edges)
             _, _, vis, state = module(ir, exp_vox, torch.from_numpy(subs)[None], state)
             prev = int(end)
             if int(end) in mids:

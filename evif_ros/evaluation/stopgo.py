@@ -22,18 +22,25 @@ from evif_ros.evaluation.metrics import structural_similarity
 from evif_ros.paths import output_dir
 from evif_ros.runtime.model_file import load_exported
 from evif_ros.sim.pairs import PairLibrary
-from evif_ros.sim.stopgo import KINDS, LIGHTS, stopgo_recording
+from evif_ros.sim.stopgo import KINDS, LIGHTS, K, stopgo_recording
 
 AFTER_S = 2.0
 
 
-def run_visible(model_path: Path, counts: np.ndarray) -> np.ndarray:
-    """Visible images (T, H, W) uint8 of a model over per-window counts (T, K, 2, H, W)."""
+def load_visible_model(model_path: Path, k: int):
+    """The scripted module of a model whose reconstruction takes the stacked per-polarity
+    counts of ``k`` sub-windows (the real-time sizes)."""
     module, meta = load_exported(model_path)
     cfg = meta["config"]
-    if not cfg.get("recon_stacked") or int(cfg["sub_windows"]) != counts.shape[1]:
-        raise ConfigError(f"{model_path}: needs a stacked reconstruction with "
-                          f"K={counts.shape[1]} (the real-time sizes)")
+    if not cfg.get("recon_stacked") or int(cfg["sub_windows"]) != k:
+        raise ConfigError(f"{model_path}: needs a stacked reconstruction with K={k} (the "
+                          "real-time sizes)")
+    return module
+
+
+def run_visible(module, counts: np.ndarray) -> np.ndarray:
+    """Visible images (T, H, W) uint8 of a loaded model over per-window counts
+    (T, K, 2, H, W), the state carried from a reset."""
     t, _, _, h, w = counts.shape
     ir, exp_vox = torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w)
     state: list = []
@@ -50,6 +57,7 @@ def evaluate_stopgo(models: dict[str, Path], pairs_dir: Path, out: Path, images:
                     progress: bool = True) -> str:
     """Every light x kind over ``images`` RoadScene test images; writes ``stopgo.csv``,
     ``stopgo.md`` and ``stopgo.png``; returns the table."""
+    modules = {m: load_visible_model(p, K) for m, p in models.items()}
     lib = PairLibrary.open(pairs_dir)
     names = lib.split("test")[:images]
     output_dir(out)
@@ -57,7 +65,7 @@ def evaluate_stopgo(models: dict[str, Path], pairs_dir: Path, out: Path, images:
     runs = [(n, li, k) for n in names for li in LIGHTS for k in KINDS]
     for i, (name, light, kind) in enumerate(tqdm(runs, desc="stop-and-go", disable=not progress)):
         rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i)
-        vis = {m: run_visible(p, rec.counts) for m, p in models.items()}
+        vis = {m: run_visible(module, rec.counts) for m, module in modules.items()}
         for j in range(rec.frames.shape[0]):
             row = {"image": name, "light": light, "kind": kind, "window": j,
                    "t_s": round((j + 1) * rec.period_ns * 1e-9, 3),

@@ -19,30 +19,33 @@ CHUNK, FOOTER = 0x06, 0x02
 
 def add_chunk_crcs(mcap_file: Path) -> int:
     """Write the CRC-32 of every uncompressed chunk of a closed mcap file whose CRC is
-    0; returns how many were written. Compressed chunks are left as they are."""
-    path = Path(mcap_file)
-    with open(path, "r+b") as f:
-        data = f.read()
-        if not data.startswith(MAGIC):
+    0; returns how many were written. Compressed chunks are left as they are. Reads one
+    record at a time (a chunk is about 1 MiB), so a bag of any size costs one chunk of
+    memory."""
+    written = 0
+    with open(Path(mcap_file), "r+b") as f:
+        if f.read(len(MAGIC)) != MAGIC:
             return 0
-        pos, written = len(MAGIC), 0
-        while pos + 9 <= len(data):
-            opcode = data[pos]
-            (length,) = struct.unpack_from("<Q", data, pos + 1)
-            body = pos + 9
-            if opcode == FOOTER or body + length > len(data):
+        while len(head := f.read(9)) == 9:
+            opcode, length = head[0], struct.unpack_from("<Q", head, 1)[0]
+            body = f.tell()
+            if opcode == FOOTER:
                 break
-            if opcode == CHUNK:
-                (crc,) = struct.unpack_from("<I", data, body + 24)
-                (clen,) = struct.unpack_from("<I", data, body + 28)
-                compression = data[body + 32:body + 32 + clen]
-                (rlen,) = struct.unpack_from("<Q", data, body + 32 + clen)
-                start = body + 40 + clen
-                if crc == 0 and compression == b"":
-                    f.seek(body + 24)
-                    f.write(struct.pack("<I", crc32(data[start:start + rlen])))
-                    written += 1
-            pos = body + length
+            if opcode != CHUNK:
+                f.seek(body + length)
+                continue
+            fixed = f.read(32)  # start, end, uncompressed size, crc, compression length
+            if len(fixed) < 32:
+                break
+            crc, clen = struct.unpack_from("<II", fixed, 24)
+            compression = f.read(clen)
+            (rlen,) = struct.unpack("<Q", f.read(8))
+            if crc == 0 and compression == b"":
+                records = f.read(rlen)
+                f.seek(body + 24)
+                f.write(struct.pack("<I", crc32(records)))
+                written += 1
+            f.seek(body + length)
     return written
 
 
