@@ -8,13 +8,22 @@ File format (YAML)::
     ir_exposure_ns: 25000000
     time_offset_ns: 0               # event clock = IR host stamp + offset
     ir_latency_ns: [6000000, 14000000]   # IR frame arrival after its exposure end
+    # written by `evif calibrate --bag` (optional; without them the homography maps):
+    davis_camera: {width, height, K: 3x3, dist: [k1, k2, p1, p2, k3]}
+    ir_camera: {width, height, K, dist}
+    ir_from_davis: {R: 3x3, t_m: [x, y, z]}   # X_ir = R X_davis + t (metres)
+    working_distance_m: 10.0        # the plane the IR image is mapped on
 
 The homography maps IR pixel coordinates ``(u, v, 1)`` to DAVIS346 pixel coordinates.
+With the lens models and the extrinsics, the IR image is instead undistorted and mapped
+through the plane at the working distance (``RigGeometry.remap_tables``), and the
+homography is that mapping's closest fit, kept for older readers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -22,9 +31,10 @@ import numpy as np
 import yaml
 
 from evif_ros.errors import ConfigError, EvifError, InputFileError
+from evif_ros.runtime.camera_model import CameraModel, RigGeometry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Calibration:
     ir_to_davis: np.ndarray  # (3, 3)
     davis_size: tuple[int, int]  # (width, height)
@@ -32,8 +42,19 @@ class Calibration:
     ir_exposure_ns: int
     time_offset_ns: int = 0
     ir_latency_ns: tuple[int, int] = (0, 30_000_000)
+    geometry: RigGeometry | None = None  # lens models and extrinsics (evif calibrate --bag)
+
+    @cached_property
+    def remap_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.geometry is None else self.geometry.remap_tables()
 
     def to_dict(self) -> dict:
+        geo = self.geometry
+        extra = {} if geo is None else {
+            "davis_camera": geo.davis.to_dict(), "ir_camera": geo.ir.to_dict(),
+            "ir_from_davis": {"R": [[float(v) for v in row] for row in geo.R],
+                              "t_m": [float(v) for v in geo.t]},
+            "working_distance_m": float(geo.working_distance_m)}
         return {
             "davis": {"width": self.davis_size[0], "height": self.davis_size[1]},
             "ir": {"width": self.ir_size[0], "height": self.ir_size[1]},
@@ -41,6 +62,7 @@ class Calibration:
             "ir_exposure_ns": int(self.ir_exposure_ns),
             "time_offset_ns": int(self.time_offset_ns),
             "ir_latency_ns": [int(v) for v in self.ir_latency_ns],
+            **extra,
         }
 
     def save(self, path: Path) -> None:
@@ -119,7 +141,42 @@ def load_calibration(path: Path) -> Calibration:
         raise ConfigError(f"{path}: field 'ir_exposure_ns' must be positive")
     if len(lat) != 2 or not 0 <= lat[0] <= lat[1]:
         raise ConfigError(f"{path}: field 'ir_latency_ns' must be [min, max] with 0 <= min <= max")
-    return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat)
+    geometry = _geometry(path, data, davis_size, ir_size)
+    return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat, geometry)
+
+
+def _geometry(path: Path, data: dict, davis_size: tuple[int, int], ir_size: tuple[int, int]
+              ) -> RigGeometry | None:
+    keys = ("davis_camera", "ir_camera", "ir_from_davis")
+    present = [k for k in keys if k in data]
+    if not present:
+        return None
+    if len(present) < len(keys):
+        missing = sorted(set(keys) - set(present))
+        raise ConfigError(f"{path}: field(s) {', '.join(missing)} missing beside "
+                          f"{', '.join(present)} (the lens models and extrinsics go together)")
+    davis = CameraModel.from_dict(data["davis_camera"], f"{path}: field 'davis_camera'")
+    ir = CameraModel.from_dict(data["ir_camera"], f"{path}: field 'ir_camera'")
+    for name, cam, size in (("davis_camera", davis, davis_size), ("ir_camera", ir, ir_size)):
+        if (cam.width, cam.height) != size:
+            raise ConfigError(f"{path}: field '{name}' is {cam.width}x{cam.height}, the "
+                              f"image size fields say {size[0]}x{size[1]}")
+    ext = data["ir_from_davis"]
+    try:
+        R = np.asarray(ext["R"], np.float64)
+        t = np.asarray(ext["t_m"], np.float64).ravel()
+        dist = float(data.get("working_distance_m", 10.0))
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{path}: field 'ir_from_davis' needs R (3x3) and t_m (3) "
+                          f"({exc})") from None
+    if R.shape != (3, 3) or t.shape != (3,) or not np.all(np.isfinite(R)) \
+            or not np.all(np.isfinite(t)) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) \
+            or np.linalg.det(R) < 0:
+        raise ConfigError(f"{path}: field 'ir_from_davis' needs a rotation R (3x3) and a "
+                          "finite t_m (3)")
+    if not (np.isfinite(dist) and dist > 0):
+        raise ConfigError(f"{path}: field 'working_distance_m' must be a positive distance")
+    return RigGeometry(davis, ir, R, t, dist)
 
 
 def warp_ir_to_davis(image: np.ndarray, calib: Calibration) -> np.ndarray:
@@ -129,6 +186,9 @@ def warp_ir_to_davis(image: np.ndarray, calib: Calibration) -> np.ndarray:
         raise ConfigError(f"IR image is {image.shape[1]}x{image.shape[0]}, calibration expects "
                           f"{calib.ir_size[0]}x{calib.ir_size[1]}")
     src = image if image.dtype in (np.uint8, np.float32) else image.astype(np.float32)
+    if calib.remap_tables is not None:  # lens models: undistort and map in one lookup
+        mx, my = calib.remap_tables
+        return cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.warpPerspective(src, calib.ir_to_davis, calib.davis_size,
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

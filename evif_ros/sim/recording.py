@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +14,9 @@ from evif_ros.evaluation.metrics import psnr
 from evif_ros.paths import output_dir
 from evif_ros.runtime import topics
 from evif_ros.runtime.events import EVENT_DTYPE
-from evif_ros.runtime.mcap_crc import add_chunk_crcs
-from evif_ros.runtime.msgs import MsgTypes
+from evif_ros.sim.bagwriter import REORDER_NS, OrderedBag
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
-# Records come out of the rig at most this much later than their log time (APS frames after
-# their exposure, IR frames after their latency); 100 ms leaves a wide margin.
-REORDER_NS = 100_000_000
 
 
 @dataclass
@@ -100,19 +93,11 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
 
     The rosbag2 directory ``out_dir/rig`` (metadata.yaml) links to ``rig.mcap``, so both
     ``ros2 bag info out_dir/rig`` and mcap tools work."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
     out_dir = Path(out_dir)
     output_dir(out_dir)
-    bag_dir = out_dir / "rig"
-    for stale in (bag_dir, out_dir / "rig.mcap", out_dir / "davis.aedat4"):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-    typestore = get_typestore(Stores.ROS2_KILTED)
-    mt = MsgTypes.from_typestore(typestore)
+    stale = out_dir / "davis.aedat4"
+    if stale.exists():
+        stale.unlink()
     rig = Rig(config)
     th = config.thermal
     k_ir = ir_intrinsics(th.width, th.height, config.focal_px * 346 / th.width)
@@ -120,27 +105,8 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
     aedat = _Aedat4Sink(out_dir / "davis.aedat4", config.dvs.width, config.dvs.height)
     started = time.perf_counter()
     try:
-        with Writer(bag_dir, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-            conns = {name: writer.add_connection(name, msgtype, typestore=typestore)
-                     for name, msgtype in topics.TYPES.items()
-                     if not name.startswith("/evif")}
-
-            # The rig yields records a little out of log-time order (an event packet is
-            # logged at its last event, which can pass the trigger inside its last
-            # millisecond; IR frames arrive with their latency): a reorder buffer writes
-            # each message once nothing earlier can still come.
-            heap: list[tuple[int, int, str, bytes]] = []
-            order = itertools.count()  # ties keep the order of put()
-
-            def put(topic: str, msg, log_ns: int) -> None:
-                data = typestore.serialize_cdr(msg, topics.TYPES[topic])
-                heapq.heappush(heap, (log_ns, next(order), topic, data))
-
-            def drain(upto_ns: float) -> None:
-                while heap and heap[0][0] <= upto_ns:
-                    log_ns, _, topic, data = heapq.heappop(heap)
-                    writer.write(conns[topic], log_ns, data)
-
+        with OrderedBag(out_dir, "rig") as bag:
+            mt, put, drain = bag.mt, bag.put, bag.drain
             put(topics.DAVIS_INFO, mt.camera_info(config.dvs.width, config.dvs.height,
                                                   np.zeros((3, 3)), config.start_ns,
                                                   topics.DAVIS_FRAME), config.start_ns)
@@ -204,20 +170,11 @@ def simulate_recording(out_dir: Path, duration_s: float, config: RigConfig,
                     stats.ir_frames += 1
                     stats.ir_psnr_db.append(psnr_counts(rec.counts, rec.sharp_counts))
             flush_events()
-            drain(float("inf"))
             bar.update(bar.total - last_ms)
             bar.close()
     finally:
         aedat.close()
     stats.wall_s = time.perf_counter() - started
-    mcaps = sorted(bag_dir.glob("*.mcap"))
-    if len(mcaps) != 1:
-        raise InputFileError(f"{bag_dir}: expected one .mcap file, found {len(mcaps)}")
-    add_chunk_crcs(mcaps[0])
-    # rig.mcap at the top level as promised; the rosbag2 directory keeps a link to it so
-    # `ros2 bag info out/rig` and rosbags' Reader both still work
-    mcaps[0].replace(out_dir / "rig.mcap")
-    (bag_dir / mcaps[0].name).symlink_to(Path("..") / "rig.mcap")
     return stats
 
 
