@@ -1,4 +1,5 @@
 """ros2 launch evif_ros rig.launch.py [source:=live|synthetic|aedat4] [rviz:=true] [model:=...]
+    [calibration:=rig.yaml]
 
 Starts the rig graph defined in evif_ros.ros.graph (the same graph `evif rig` runs without
 ros2 launch) with the parameters of config/rig.yaml. The synthetic rig (source:=synthetic)
@@ -14,11 +15,11 @@ from ament_index_python.packages import (
     get_package_share_directory,
 )
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from evif_ros.ros.graph import node_parameters
+from evif_ros.ros.graph import node_parameters, static_transform_arguments
 
 SHARE = get_package_share_directory("evif_ros")
 # 30 Hz IR frames at 0.02x real time: one window every 1.7 s, which the shipped CPU model
@@ -46,23 +47,46 @@ def _rviz(get) -> list:
                  arguments=["-d", os.path.join(SHARE, "config", "evif.rviz")])]
 
 
+def _static_tf(calibration: str) -> list:
+    """davis -> ir from a calibration with extrinsics, so RViz's fixed frame `davis` exists
+    (tf2_ros comes with every ROS 2 install that has rviz2)."""
+    args = static_transform_arguments(calibration) if calibration else None
+    if args is None:
+        return []
+    try:
+        get_package_prefix("tf2_ros")
+    except PackageNotFoundError:
+        return [LogInfo(msg="calibration:= has the thermal camera's pose, but tf2_ros is not "
+                            "installed: no davis -> ir transform (apt install "
+                            "ros-$ROS_DISTRO-tf2-ros)")]
+    return [Node(package="tf2_ros", executable="static_transform_publisher",
+                 name="davis_to_ir", arguments=args, output="screen")]
+
+
 def _nodes(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     use_sim_time = get("use_sim_time").lower() == "true"
     evif = {"device": get("device"), **({"model_path": get("model")} if get("model") else {})}
-    params = node_parameters(get("config"), get("source"), {"evif_node": evif},
+    calib = get("calibration")
+    extra = {"evif_node": evif}
+    if calib:  # one file for all: the node's mapping, both drivers' CameraInfo
+        calib = os.path.abspath(calib)
+        for name in ("evif_node", "davis_driver", "ir_driver"):
+            extra.setdefault(name, {})["calibration"] = calib
+    params = node_parameters(get("config"), get("source"), extra,
                              scenario=get("scenario"), file=get("file"),
                              seed=_number(get, "seed", int),
                              duration=_number(get, "duration", float),
                              rate=_number(get, "rate", float) if get("rate") else
                              SIM_RATE if get("source") == "synthetic" else 1.0, role=get("role"))
     rviz = _rviz(get) if get("role") != "drivers" else []
+    tf = _static_tf(calib) if get("role") != "inference" else []
     actions = []
     for name, p in params.items():
         p.setdefault("use_sim_time", use_sim_time)
         actions.append(Node(package="evif_ros", executable=name, name=name, output="screen",
                             parameters=[p]))
-    return actions + rviz
+    return actions + tf + rviz
 
 
 def generate_launch_description():
@@ -96,6 +120,11 @@ def generate_launch_description():
                               description="Synthetic rig seed (source:=synthetic)"),
         DeclareLaunchArgument("file", default_value="",
                               description="AEDAT4 file (source:=aedat4)"),
+        DeclareLaunchArgument("calibration", default_value="",
+                              description="Rig calibration YAML (evif calibrate): the IR "
+                                          "mapping, both cameras' CameraInfo and the davis -> "
+                                          "ir transform; empty = config's / the synthetic "
+                                          "rig's"),
         DeclareLaunchArgument("rviz", default_value="false",
                               description="Start RViz with config/evif.rviz (needs rviz2)"),
         OpaqueFunction(function=_nodes),

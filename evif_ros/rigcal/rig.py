@@ -9,8 +9,14 @@ import numpy as np
 
 from evif_ros.errors import ConfigError
 from evif_ros.rigcal.extrinsics import BoardPath, ThermalPose, coarse_delay, thermal_pose
-from evif_ros.rigcal.intrinsics import LensFit, Views, calibrate_lens, check_views, coverage, \
-    find_views
+from evif_ros.rigcal.intrinsics import (
+    LensFit,
+    Views,
+    calibrate_lens,
+    check_views,
+    coverage,
+    find_views,
+)
 from evif_ros.rigcal.recording import CalibrationRecording
 from evif_ros.runtime.calibration import Calibration
 from evif_ros.runtime.camera_model import RigGeometry

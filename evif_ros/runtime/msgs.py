@@ -83,13 +83,17 @@ class MsgTypes:
                           step=w * ch * arr.itemsize,
                           data=self._bytes(arr.reshape(-1).view(np.uint8)))
 
-    def camera_info(self, width: int, height: int, k: np.ndarray, t_ns: int, frame_id: str):
+    def camera_info(self, width: int, height: int, k: np.ndarray, t_ns: int, frame_id: str,
+                    d: np.ndarray | None = None):
+        """``k`` all zeros: an uncalibrated camera (REP 104); ``d``: plumb_bob
+        coefficients (k1, k2, p1, p2, k3), zeros when None."""
         roi = self.RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0,
                                     do_rectify=False)
         p = np.zeros((3, 4))
         p[:, :3] = k
+        d = np.zeros(5) if d is None else np.asarray(d, np.float64).ravel()
         return self.CameraInfo(header=self.header(t_ns, frame_id), height=height, width=width,
-                               distortion_model="plumb_bob", d=np.zeros(5),
+                               distortion_model="plumb_bob", d=d,
                                k=np.asarray(k, dtype=np.float64).reshape(9),
                                r=np.eye(3).reshape(9), p=p.reshape(12), binning_x=0,
                                binning_y=0, roi=roi)

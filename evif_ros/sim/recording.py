@@ -18,7 +18,6 @@ from evif_ros.sim.bagwriter import REORDER_NS, OrderedBag
 from evif_ros.sim.rig import ApsFrame, EventChunk, ImuSample, IrFrame, Rig, RigConfig, Trigger
 
 
-
 @dataclass
 class RecordingStats:
     duration_s: float

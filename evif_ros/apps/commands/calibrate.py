@@ -1,4 +1,6 @@
-"""``evif calibrate``: the IR-to-DAVIS homography from matched points."""
+"""``evif calibrate``: the rig's calibration, from a recording of a heated checkerboard
+(``--bag``: lenses, the thermal camera's pose and clock offset) or from matched points
+(``--pairs``: a homography only)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,15 @@ from evif_ros.apps.commands.argtypes import (
     NATURAL,
     POSITIVE,
 )
+from evif_ros.errors import EvifError
 
 
 def _calibrate(args: argparse.Namespace) -> None:
+    if (args.pairs is None) == (args.bag is None):
+        raise EvifError("evif calibrate: give --bag RECORDING (a checkerboard recording) or "
+                        "--pairs FILE (matched points), not both")
+    if args.bag is not None:
+        return _from_bag(args)
     from evif_ros.runtime.calibration import Calibration, fit_homography, load_pairs
 
     ir_pts, davis_pts = load_pairs(Path(args.pairs))
@@ -24,16 +32,58 @@ def _calibrate(args: argparse.Namespace) -> None:
           f"error {rms:.3f} px RMS; wrote {args.out}")
 
 
+def _from_bag(args: argparse.Namespace) -> None:
+    from evif_ros.rigcal.recording import read_recording
+    from evif_ros.rigcal.report import picture, static_transform, summary
+    from evif_ros.rigcal.rig import calibrate_rig
+    from evif_ros.runtime.target import Checkerboard
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise EvifError(f"{out}: folder {out.parent} does not exist")
+    cols, rows = int(args.board[0]), int(args.board[1])
+    board = Checkerboard(cols, rows, float(args.board[2]))
+    rec = read_recording(Path(args.bag))
+    for topic, n in rec.dropped.items():
+        print(f"warning: {args.bag}: dropped {n} malformed message(s) on {topic}")
+    result = calibrate_rig(rec, board, args.exposure_ns, tuple(args.latency_ns),
+                           args.working_distance, str(args.bag),
+                           int(args.max_offset_s * 1e9), progress=not args.quiet)
+    result.calibration.save(out)
+    for line in summary(result):
+        print(line)
+    report = out.with_suffix(".png") if args.report is None else Path(args.report)
+    picture(result, rec, board.pattern, report)
+    tf = static_transform(result)
+    print("TF davis -> ir: " + " ".join(f"{k} {v:.5f}" for k, v in tf.items()))
+    print(f"wrote {out} and {report}")
+
+
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="IR-to-DAVIS homography from matched keypoints")
-    p.add_argument("--pairs", required=True,
-                   help="text file, one pair per line: u_ir v_ir u_davis v_davis")
+    p = sub.add_parser("calibrate", help="rig calibration from a checkerboard recording "
+                                         "(--bag) or from matched keypoints (--pairs)")
+    p.add_argument("--bag", help="rosbag2 of a heated checkerboard moved in front of the rig "
+                                 "(APS frames, thermal frames, triggers)")
+    p.add_argument("--pairs", help="text file, one pair per line: u_ir v_ir u_davis v_davis")
     p.add_argument("--out", required=True, help="calibration YAML to write")
-    p.add_argument("--threshold", type=POSITIVE, default=3.0, help="RANSAC inlier threshold, px")
+    p.add_argument("--board", type=POSITIVE, nargs=3, default=(9, 6, 0.04),
+                   metavar=("COLS", "ROWS", "SQUARE_M"),
+                   help="--bag: inner corners per row and per column, square side in metres")
+    p.add_argument("--working-distance", type=POSITIVE, default=10.0,
+                   help="--bag: distance (m) of the plane the thermal image is mapped on; "
+                        "the scene at other depths is off by f*baseline*|1/Z-1/Zw| px")
+    p.add_argument("--max-offset-s", type=POSITIVE, default=0.5,
+                   help="--bag: largest |clock offset| searched, seconds")
+    p.add_argument("--report", help="--bag: report picture (default: OUT with .png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threshold", type=POSITIVE, default=3.0,
+                   help="--pairs: RANSAC inlier threshold, px")
     p.add_argument("--davis-size", type=COUNT, nargs=2, default=(346, 260), metavar=("W", "H"))
     p.add_argument("--ir-size", type=COUNT, nargs=2, default=(320, 256), metavar=("W", "H"))
     p.add_argument("--exposure-ns", type=COUNT, default=25_000_000)
-    p.add_argument("--time-offset-ns", type=int, default=0)
+    p.add_argument("--time-offset-ns", type=int, default=0, help="--pairs: typed in")
     p.add_argument("--latency-ns", type=NATURAL, nargs=2, default=(0, 30_000_000),
-                   metavar=("MIN", "MAX"))
+                   metavar=("MIN", "MAX"),
+                   help="thermal frame arrival after its exposure end (with --bag, its "
+                        "middle turns the measured delay into the clock offset)")
     p.set_defaults(func=_calibrate)

@@ -25,6 +25,8 @@ def _simulate(args: argparse.Namespace) -> None:
 
     if args.duration <= 0:
         raise EvifError(f"--duration must be positive, got {args.duration}")
+    if args.scenario == "calibration":
+        return _simulate_calibration(args)
     thermal = ThermalConfig(tau_ms=args.ir_tau_ms)
     if not args.aligned:
         thermal = ThermalConfig(tau_ms=args.ir_tau_ms,
@@ -45,6 +47,22 @@ def _simulate(args: argparse.Namespace) -> None:
         png = Path(args.out) / "preview.png"
         bag_preview(Path(args.out) / "rig", png, thermal.exposure_ns)
         print(f"wrote {png}")
+
+
+def _simulate_calibration(args: argparse.Namespace) -> None:
+    from evif_ros.sim.calibration import CalibrationRigConfig, simulate_calibration
+
+    cfg = CalibrationRigConfig(duration_s=args.duration, seed=args.seed,
+                               aps_exposure_ns=int(round(args.aps_exposure_ms * 1e6)),
+                               # a frame's exposure ends before the next one starts
+                               aps_rate_hz=min(30.0, 1000.0 / (1.1 * args.aps_exposure_ms)),
+                               events=not args.no_events)
+    st = simulate_calibration(Path(args.out), cfg, progress=not args.quiet)
+    print(f"wrote {args.out}/rig.mcap: a heated checkerboard moved by hand, {st.aps_frames} "
+          f"APS frames ({args.aps_exposure_ms:g} ms), {st.ir_frames} thermal frames, "
+          f"{st.triggers} triggers, {st.events} events; true parameters in "
+          f"{args.out}/ground_truth.yaml and {args.out}/ground_truth_calibration.yaml "
+          f"({st.wall_s:.0f} s)")
 
 
 def _dataset(args: argparse.Namespace) -> None:
@@ -112,7 +130,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--duration", type=POSITIVE, default=2.0, help="seconds of rig time")
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--scenario", default="day", help=f"one of {', '.join(SCENARIOS)}")
+    p.add_argument("--scenario", default="day",
+                   help=f"one of {', '.join(SCENARIOS)}, or calibration (a heated "
+                        "checkerboard moved in front of the rig, for evif calibrate --bag)")
+    p.add_argument("--aps-exposure-ms", type=POSITIVE, default=8.0,
+                   help="calibration scenario: the APS exposure (100 = a hand-held blur test)")
+    p.add_argument("--no-events", action="store_true",
+                   help="calibration scenario: frames and triggers only (5x faster)")
     p.add_argument("--aligned", action="store_true",
                    help="IR camera on the DAVIS grid (default: misaligned, needs calibration)")
     p.add_argument("--ir-tau-ms", type=NONNEGATIVE, default=0.0,

@@ -286,3 +286,22 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
     finally:
         close_nodes(nodes)
     return 0
+
+
+def calibrated_camera(node, path: str, which: str):
+    """The lens model (``davis`` or ``ir``) of the rig calibration at ``path`` for the
+    driver's CameraInfo, or None ('' or a calibration without lens models: K stays zero,
+    uncalibrated); an unreadable file is logged in one line and treated as none."""
+    if not path:
+        return None
+    from evif_ros.errors import EvifError
+    from evif_ros.runtime.calibration import load_calibration
+
+    try:
+        geo = load_calibration(path).geometry
+    except EvifError as exc:
+        node.get_logger().error(f"parameter 'calibration': {exc}; CameraInfo uncalibrated")
+        return None
+    if geo is None:
+        return None
+    return geo.davis if which == "davis" else geo.ir

@@ -24,6 +24,7 @@ from evif_ros.ros.nodes.common import (
     Diagnostics,
     Rate,
     SafePublisher,
+    calibrated_camera,
     declare,
     events_qos,
     join_worker,
@@ -70,6 +71,8 @@ class DavisDriver(Node):
         p["reliable_events"] = declare(self, "reliable_events", False,
                                        "Reliable instead of best-effort events QoS")
         p["frame_id"] = declare(self, "frame_id", topics.DAVIS_FRAME, "Event camera frame id")
+        p["calibration"] = declare(self, "calibration", "", "Rig calibration YAML whose lens "
+                                   "model goes into /davis/camera_info ('' = uncalibrated)")
         self.encode_events = PointCloud2Encoder(p["frame_id"])
         p["publish_clock"] = declare(self, "publish_clock", False,
                                      "Publish /clock from the camera clock (files, synthetic)")
@@ -106,6 +109,17 @@ class DavisDriver(Node):
                                       p["noise_filter"])
         from evif_ros.drivers.synthetic import SyntheticDavisSource  # the simulator only now
         return SyntheticDavisSource(p, p["duration"], p["rate"])
+
+    def _camera_info(self, width: int, height: int, fid: str):
+        cam = calibrated_camera(self, self.params["calibration"], "davis")
+        if cam is not None and (cam.width, cam.height) != (width, height):
+            self.get_logger().error(f"parameter 'calibration': lens model for {cam.width}x"
+                                    f"{cam.height}, the camera is {width}x{height}; "
+                                    "CameraInfo uncalibrated")
+            cam = None
+        if cam is None:
+            return self.mt.camera_info(width, height, np.zeros((3, 3)), 0, fid)
+        return self.mt.camera_info(width, height, cam.K, 0, fid, cam.dist)
 
     def _diag_values(self) -> dict:
         pubs = (self.pub_events, self.pub_trig, self.pub_aps, self.pub_imu)
@@ -154,9 +168,8 @@ class DavisDriver(Node):
         try:
             source = self._open_source()
             # the sensor size travels with the events: consumers check it against theirs
-            # (K stays zero: uncalibrated, as CameraInfo defines it)
-            self.pub_info.publish(self.mt.camera_info(source.width, source.height,
-                                                      np.zeros((3, 3)), 0, fid))
+            # (K stays zero without a calibration: uncalibrated, as CameraInfo defines it)
+            self.pub_info.publish(self._camera_info(source.width, source.height, fid))
             for batch in source:
                 if self._stop.is_set():
                     return

@@ -22,6 +22,7 @@ from evif_ros.ros.nodes.common import (
     SENSOR_QOS,
     Diagnostics,
     SafePublisher,
+    calibrated_camera,
     declare,
     join_worker,
     rclpy_msgs,
@@ -56,6 +57,9 @@ class IrDriver(Node):
         p["focal_px"] = declare(self, "focal_px", 260.0, "Focal length for CameraInfo (px)",
                                 lo=1.0, hi=1e5)
         p["frame_id"] = declare(self, "frame_id", topics.IR_FRAME, "Thermal camera frame id")
+        p["calibration"] = declare(self, "calibration", "", "Rig calibration YAML whose "
+                                   "thermal lens model goes into /ir/camera_info ('' = the "
+                                   "focal_px guess)")
         p["reliable"] = declare(self, "reliable", False,
                                 "Reliable QoS instead of sensor data (lossless recording, "
                                 "tests); subscribers may use either")
@@ -112,6 +116,7 @@ class IrDriver(Node):
         while self.pub_img.subscribers() < self.params["wait_for_subscribers"]:
             if self._stop.wait(0.05):
                 return
+        lens = calibrated_camera(self, self.params["calibration"], "ir")
         try:
             source = self._open_source()
             for frame in source:
@@ -120,10 +125,14 @@ class IrDriver(Node):
                 img = frame.image
                 enc = "mono16" if img.dtype == np.uint16 else "mono8"
                 h, w = img.shape[:2]
-                f = self.params["focal_px"]
-                k = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
                 self.pub_img.publish(self.mt.image(img, enc, frame.host_ns, fid))
-                self.pub_info.publish(self.mt.camera_info(w, h, k, frame.host_ns, fid))
+                if lens is not None and (lens.width, lens.height) == (w, h):
+                    info = self.mt.camera_info(w, h, lens.K, frame.host_ns, fid, lens.dist)
+                else:
+                    f = self.params["focal_px"]
+                    k = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
+                    info = self.mt.camera_info(w, h, k, frame.host_ns, fid)
+                self.pub_info.publish(info)
         except EvifError as exc:
             self.get_logger().error(str(exc))
             self.diag.set(DiagnosticStatus.ERROR, str(exc))
