@@ -247,3 +247,41 @@ def test_failed_publish_is_counted_not_raised(ros):
         assert (sp.sent, sp.failed) == (1, 2)
     finally:
         node.destroy_node()
+
+
+def test_drivers_publish_the_calibrated_lenses_in_camera_info(ros, tmp_path):
+    from sensor_msgs.msg import CameraInfo
+
+    from evif_ros.ros.nodes.common import SENSOR_INFO_QOS
+    from evif_ros.sim.calibration import CalibrationRigConfig, ground_truth_calibration
+
+    path = tmp_path / "rig_calibration.yaml"
+    ground_truth_calibration(CalibrationRigConfig()).save(path)
+    geo = load_calibration(path).geometry
+    node = Node("camera_info_probe")
+    infos = {}
+    node.create_subscription(CameraInfo, topics.DAVIS_INFO,
+                             lambda m: infos.setdefault("davis", m), SENSOR_INFO_QOS)
+    node.create_subscription(CameraInfo, topics.IR_INFO,
+                             lambda m: infos.setdefault("ir", m), RELIABLE_SENSOR_QOS)
+    # both drivers hold their streams until someone listens (and the IR one runs on the
+    # DAVIS driver's /clock)
+    node.create_subscription(Image, topics.IR_IMAGE, lambda m: None, RELIABLE_SENSOR_QOS)
+    node.create_subscription(PointCloud2, topics.EVENTS, lambda m: None, EVENTS_RELIABLE)
+    params = {"scenario": "day", "seed": 2, "duration": 0.3, "calibration": str(path)}
+    try:
+        with nodes(("ir_driver", dict(params, source="synthetic", use_sim_time=True,
+                                      reliable=True, wait_for_subscribers=1)),
+                   ("davis_driver", dict(params, source="synthetic", rate=0.0,
+                                         publish_clock=True, reliable_events=True,
+                                         wait_for_subscribers=1))):
+            assert spin_until(node, lambda: len(infos) == 2, 60), infos.keys()
+        for name, cam in (("davis", geo.davis), ("ir", geo.ir)):
+            msg = infos[name]
+            assert (msg.width, msg.height) == (cam.width, cam.height)
+            assert msg.distortion_model == "plumb_bob"
+            np.testing.assert_allclose(np.asarray(msg.k).reshape(3, 3), cam.K)
+            np.testing.assert_allclose(np.asarray(msg.d), cam.dist)
+            np.testing.assert_allclose(np.asarray(msg.p).reshape(3, 4)[:, :3], cam.K)
+    finally:
+        node.destroy_node()

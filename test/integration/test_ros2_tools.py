@@ -72,7 +72,8 @@ def test_package_xml_declares_what_the_code_imports_and_launches():
     assert {"rclpy", "sensor_msgs", "ament_index_python"} <= ros  # the index is real
     imported = _imports(code + launch)
     launched = {m for p in launch for m in re.findall(r'package="(\w+)"', p.read_text())}
-    launched -= {"evif_ros", "rviz2"}  # rviz2 is optional: the launch file checks for it
+    # rviz2 and tf2_ros are optional: the launch file checks for them
+    launched -= {"evif_ros", "rviz2", "tf2_ros"}
     used_ros = {m for m in imported if m in ros} | launched
     exec_deps = _declared()["exec_depend"] | _declared()["depend"]
     declared_ros = {d for d in exec_deps if not d.startswith("python3-")}
@@ -82,7 +83,8 @@ def test_package_xml_declares_what_the_code_imports_and_launches():
     # rosdep keys of the Python libraries: each one imported, and every non-ROS import
     # either has a key or is one of the pip-only packages the comment names
     keys = {"python3-numpy": "numpy", "python3-opencv": "cv2", "python3-yaml": "yaml",
-            "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib"}
+            "python3-tqdm": "tqdm", "python3-matplotlib": "matplotlib",
+            "python3-scipy": "scipy"}
     py_deps = {d for d in exec_deps if d.startswith("python3-")}
     assert py_deps <= set(keys), py_deps - set(keys)
     assert {keys[d] for d in py_deps} <= imported
@@ -234,6 +236,21 @@ def test_rviz_requested_but_not_installed_starts_nothing(workspace, tmp_path):
         assert rc != 0 and "rviz:=true but the rviz2 package is not installed" in log, log
         assert "process started" not in log and "Traceback" not in log, log
         assert launch.group_alive() == []
+
+
+def test_rig_launch_with_a_calibration_offers_the_transform_or_says_why_not(workspace,
+                                                                           tmp_path):
+    from evif_ros.sim.calibration import CalibrationRigConfig, ground_truth_calibration
+
+    calib = tmp_path / "rig_calibration.yaml"
+    ground_truth_calibration(CalibrationRigConfig()).save(calib)
+    assert rt.run_in(workspace, "ros2 pkg prefix tf2_ros").returncode != 0  # precondition
+    with rt.Launch(workspace, f"evif_ros rig.launch.py source:=synthetic calibration:={calib} "
+                   "duration:=1", tmp_path / "launch.log") as launch:
+        _wait_for(launch, "no davis -> ir transform")
+        _wait_for(launch, "on cpu", timeout=120)  # the model is loaded with the calibration
+        rc = launch.interrupt(group=False)
+        _assert_clean_exit(launch, rc, NODES)
 
 
 def test_launch_errors_name_launch_arguments(workspace):

@@ -110,3 +110,26 @@ def test_calibration_lens_fields_refused_in_one_line(tmp_path):
             load_calibration(path)
         msg = str(exc.value)
         assert str(path) in msg and field in msg and "\n" not in msg
+
+
+def test_static_transform_places_the_thermal_camera_in_the_davis_frame(tmp_path):
+    from evif_ros.ros.graph import static_transform_arguments
+
+    geo = geometry()
+    path = tmp_path / "c.yaml"
+    Calibration(geo.best_homography(), (346, 260), (320, 256), 25_000_000,
+                geometry=geo).save(path)
+    args = static_transform_arguments(path)
+    kv = dict(zip(args[::2], args[1::2]))
+    assert kv["--frame-id"] == "davis" and kv["--child-frame-id"] == "ir"
+    # the IR centre was put at (5 cm, 4 mm, -1 cm) in the DAVIS frame (see geometry())
+    assert np.allclose([float(kv[k]) for k in ("--x", "--y", "--z")], [0.05, 0.004, -0.01])
+    q = Rotation.from_quat([float(kv[k]) for k in ("--qx", "--qy", "--qz", "--qw")])
+    # a point in the IR frame, expressed in the DAVIS frame by the transform, maps back to
+    # the same IR point through X_ir = R X_davis + t
+    p_ir = np.array([0.3, -0.2, 2.0])
+    p_davis = q.apply(p_ir) + [0.05, 0.004, -0.01]
+    assert np.allclose(geo.R @ p_davis + geo.t, p_ir)
+    # a homography-only calibration has no pose to publish
+    Calibration(geo.best_homography(), (346, 260), (320, 256), 25_000_000).save(path)
+    assert static_transform_arguments(path) is None
