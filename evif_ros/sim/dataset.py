@@ -60,6 +60,10 @@ class DatasetConfig:
     randomize_dvs: bool = False  # per-sample contrast thresholds, noise and hot pixels
     warmup_frames: int = 0  # earlier IR frames whose events a sample holds too (sequences)
     frame_period_ns: int = ThermalConfig().period_ns  # IR frame period of those frames
+    # microbolometer response: a first-order time constant drawn per sample from this range
+    # (uncooled thermal cameras: 8-12 ms) before the exposure average; (0, 0): the paper's
+    # plain average of 7 sharp frames
+    ir_tau_ms: tuple[float, float] = (0.0, 0.0)
 
 
 def randomized_dvs(rng: np.random.Generator, width: int, height: int) -> DvsConfig:
@@ -109,8 +113,11 @@ def make_sample(seed: int, split: str, index: int, cfg: DatasetConfig = DatasetC
     if scn.night:
         dvs.noise_scale = 3.0
     aps = ApsCamera(ApsConfig(), np.random.default_rng(s_aps))
+    # drawn only when asked: the paper's blur keeps every earlier dataset's random stream
+    tau_ms = float(pick.uniform(*cfg.ir_tau_ms)) if cfg.ir_tau_ms[1] > 0 else 0.0
     ir = ThermalCamera(ThermalConfig(width=cfg.width, height=cfg.height,
-                                     exposure_ns=cfg.exposure_ns, sub_frames=cfg.sub_frames),
+                                     exposure_ns=cfg.exposure_ns, sub_frames=cfg.sub_frames,
+                                     tau_ms=tau_ms),
                        np.random.default_rng(s_ir), (cfg.width, cfg.height))
 
     exp = cfg.exposure_ns
@@ -198,6 +205,8 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
     config = asdict(cfg)
     if not cfg.warmup_frames:  # single exposures: the same record as before sequences
         del config["warmup_frames"], config["frame_period_ns"]
+    if not any(cfg.ir_tau_ms):  # the paper's blur: the same record as before
+        del config["ir_tau_ms"]
     meta = {"split": split, "seed": seed, "samples": samples, "shard_size": shard_size,
             "config": config, "scenarios": list(SCENARIO_IDS)}
     if cfg.pairs_dir:
@@ -207,6 +216,7 @@ def write_dataset(out_dir: Path, split: str, samples: int, seed: int, shard_size
         # the images this split may draw from: written down so a reader can check that
         # train and test never share one
         meta["images"] = list(PairLibrary.open(cfg.pairs_dir).split(split))
+    meta = json.loads(json.dumps(meta))  # as it reads back (tuples become lists)
     meta_path = out_dir / f"{split}.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
         raise ConfigError(f"{meta_path}: holds a different dataset; choose another --out")

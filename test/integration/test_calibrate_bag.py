@@ -63,3 +63,17 @@ def test_a_recording_too_short_is_refused_in_one_line(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(tmp_path / "rig") in lines[0], res.stderr
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_the_board_is_found_under_a_100_ms_hand_held_blur(tmp_path):
+    from evif_ros.rigcal.detect import detect
+    from evif_ros.rigcal.recording import read_recording
+    from evif_ros.runtime.target import Checkerboard
+
+    res = evif("simulate", "--scenario", "calibration", "--out", tmp_path, "--duration", "3",
+               "--aps-exposure-ms", "100", "--no-events", "--seed", "2", "--quiet")
+    assert res.returncode == 0, res.stderr
+    frames = read_recording(tmp_path / "rig").aps
+    assert len(frames) >= 20
+    found = sum(detect(img, Checkerboard()) is not None for _, img in frames)
+    assert found >= 0.7 * len(frames), (found, len(frames))

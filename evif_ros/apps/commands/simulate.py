@@ -74,7 +74,8 @@ def _dataset(args: argparse.Namespace) -> None:
                         warmup_frames=args.warmup_frames,
                         frame_period_ns=int(round(1e6 * args.frame_period_ms)),
                         width=args.sensor[0], height=args.sensor[1],
-                        exposure_ns=int(round(1e6 * args.exposure_ms)))
+                        exposure_ns=int(round(1e6 * args.exposure_ms)),
+                        ir_tau_ms=tuple(args.ir_tau_ms))
     paths = write_dataset(Path(args.out), args.split, args.samples, args.seed,
                           shard_size=args.shard_size, workers=args.workers, cfg=cfg,
                           progress=not args.quiet)
@@ -180,6 +181,11 @@ def register(sub) -> None:
                    help="event-camera size (both cameras share its grid); default DAVIS346")
     p.add_argument("--exposure-ms", type=number(float, 1.0, 200.0), default=25.0,
                    help="IR exposure (default %(default)s)")
+    p.add_argument("--ir-tau-ms", type=NONNEGATIVE, nargs=2, default=(0.0, 0.0),
+                   metavar=("LO", "HI"),
+                   help="microbolometer blur: a thermal time constant drawn per sample from "
+                        "[LO, HI] ms (uncooled cameras: 8 12); default: the paper's 7-frame "
+                        "average")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_dataset)
 
