@@ -2,8 +2,9 @@
 
 Its dark squares absorb (printed black on aluminium, warmed by a lamp or the sun), so they
 are dark in the visible and warm in the thermal image; either camera sees a checkerboard.
-Inner corners ``cols x rows`` with one count even and the other odd, so the board is not
-symmetric under a half turn and its corners come out in one order from any view.
+Inner corners ``cols x rows``. One count even and the other odd makes the board's colours
+differ under a half turn, which is the safer choice; the corners are put in one order from
+the image itself either way (the board held within +-90 deg of upright, rigcal.detect).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ class Checkerboard:
     square_m: float = 0.04
 
     def __post_init__(self) -> None:
-        if self.cols < 3 or self.rows < 3 or (self.cols + self.rows) % 2 == 0:
+        if self.cols < 3 or self.rows < 3 or self.cols == self.rows:
             raise ConfigError(f"checkerboard {self.cols}x{self.rows}: needs at least 3x3 inner "
-                              "corners, one count even and the other odd")
+                              "corners, more along one side than the other")
         if not self.square_m > 0:
             raise ConfigError(f"checkerboard square {self.square_m} m must be positive")
 

@@ -42,6 +42,9 @@ def _from_bag(args: argparse.Namespace) -> None:
     if not out.parent.is_dir():
         raise EvifError(f"{out}: folder {out.parent} does not exist")
     cols, rows = int(args.board[0]), int(args.board[1])
+    if (cols, rows) != tuple(args.board[:2]):
+        raise EvifError(f"--board: inner corner counts must be whole numbers, got "
+                        f"{args.board[0]:g} {args.board[1]:g}")
     board = Checkerboard(cols, rows, float(args.board[2]))
     rec = read_recording(Path(args.bag))
     for topic, n in rec.dropped.items():
