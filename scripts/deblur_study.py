@@ -3,7 +3,7 @@ every design trained for the same wall-clock budget on one thread, scored on val
 frames; writes OUT/<design>.json (resumable: finished designs are kept), OUT/table.md and
 OUT/curves.png.
 
-Usage: python scripts/deblur_study.py [--data data/mix3seq] [--out DIR] [--minutes 7]
+Usage: python scripts/deblur_study.py [--data data/mix3seq] [--out DIR] [--minutes 8]
        [--designs events-h8,frame-16,...] [--val-every 5]
 """
 
@@ -25,7 +25,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/mix3seq"))
     ap.add_argument("--out", type=Path, default=Path("docs/experiments/2026-12-03-deblur-study"))
-    ap.add_argument("--minutes", type=float, default=7.0)
+    ap.add_argument("--weights", type=Path, default=Path("runs/deblur_study"),
+                    help="where the trained networks go (not committed)")
+    ap.add_argument("--minutes", type=float, default=8.0)
     ap.add_argument("--designs", default=",".join(DESIGNS))
     ap.add_argument("--val-every", type=int, default=5,
                     help="every Nth sample of the RoadScene test split validates")
@@ -47,7 +49,7 @@ def main() -> int:
     results = []
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}", flush=True)
-        results.append(run_design(DESIGNS[name], data, val, a.out, a.minutes,
+        results.append(run_design(DESIGNS[name], data, val, a.out, a.weights, a.minutes,
                                   progress=lambda m: print("  " + m, flush=True)))
         (a.out / "table.md").write_text(table(results) + "\n")
         plot(results, a.out / "curves.png")

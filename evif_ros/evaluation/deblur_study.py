@@ -104,10 +104,11 @@ class Validation:
 
 
 def run_design(design: Design, data: ShardData, val: Validation, out: Path,
-               budget_min: float, points: int = 6, batch: int = 8, crop: int = 96,
+               weights: Path, budget_min: float, points: int = 6, batch: int = 8, crop: int = 96,
                lr: float = 4e-4, seed: int = 0, progress=print) -> dict:
     """Train ``design`` for ``budget_min`` minutes of training time, scoring it ``points``
-    times; the curve goes to ``out/<name>.json`` (a finished design is not run again)."""
+    times; the curve goes to ``out/<name>.json`` (a finished design is not run again), the
+    trained network to ``weights/<name>.ts`` (not beside the committed curves)."""
     path = out / f"{design.name}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -137,7 +138,8 @@ def run_design(design: Design, data: ShardData, val: Validation, out: Path,
               "blurry_psnr": val.blurry_psnr(), "budget_min": budget_min,
               "batch": batch, "crop": crop, "lr": lr, "threads": torch.get_num_threads()}
     path.write_text(json.dumps(result, indent=1))
-    torch.jit.save(torch.jit.script(net), str(out / f"{design.name}.ts"))
+    weights.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(torch.jit.script(net), str(weights / f"{design.name}.ts"))
     return result
 
 
