@@ -13,7 +13,6 @@ from evif_ros.rigcal.intrinsics import COVERAGE_GOALS
 from evif_ros.rigcal.recording import CalibrationRecording
 from evif_ros.rigcal.rig import RigCalibration
 from evif_ros.runtime.calibration import warp_ir_to_davis
-from evif_ros.runtime.camera_model import rotation_to_quaternion
 
 OFFSET_AGREEMENT_NS = 1_000_000  # content and triggers should agree this well
 
@@ -29,7 +28,7 @@ def summary(r: RigCalibration) -> list[str]:
                      f"{fit.model.dist[0]:.4f} k2 {fit.model.dist[1]:.4f}; coverage "
                      f"(range/goal) {cov}")
     angles = np.rad2deg(cv2.Rodrigues(r.pose.R)[0].ravel())
-    centre = -r.pose.R.T @ r.pose.t
+    centre, _ = r.geometry.ir_pose_in_davis()
     lines.append(f"thermal camera centre in the DAVIS frame: ({centre[0] * 100:.2f}, "
                  f"{centre[1] * 100:.2f}, {centre[2] * 100:.2f}) cm, turned by "
                  f"({angles[0]:.2f}, {angles[1]:.2f}, {angles[2]:.2f}) deg; cross-camera "
@@ -54,9 +53,7 @@ def summary(r: RigCalibration) -> list[str]:
 def static_transform(r: RigCalibration) -> dict:
     """The ``davis`` -> ``ir`` transform (the thermal camera's pose in the DAVIS frame) as
     ``static_transform_publisher`` takes it."""
-    R_c = r.pose.R.T  # ir -> davis rotation: the IR frame's axes in the DAVIS frame
-    c = -R_c @ r.pose.t
-    q = rotation_to_quaternion(R_c)
+    c, q = r.geometry.ir_pose_in_davis()
     return {"x": c[0], "y": c[1], "z": c[2], "qx": q[0], "qy": q[1], "qz": q[2], "qw": q[3]}
 
 

@@ -42,9 +42,13 @@ class RigCalibration:
     pose: ThermalPose
     time_offset_ns: int
     triggers: TriggerCheck | None
-    geometry: RigGeometry
     calibration: Calibration
     coverage: dict[str, dict[str, float]]
+
+    @property
+    def geometry(self) -> RigGeometry:
+        assert self.calibration.geometry is not None
+        return self.calibration.geometry
 
 
 def offset_from_delay(delay_ns: float, exposure_ns: int, latency_ns: tuple[int, int]) -> int:
@@ -96,6 +100,6 @@ def calibrate_rig(rec: CalibrationRecording, board: Checkerboard, exposure_ns: i
     geometry = RigGeometry(davis.model, ir.model, pose.R, pose.t, working_distance_m)
     calib = Calibration(geometry.best_homography(), davis_views.size, ir_views.size,
                         exposure_ns, offset, latency_ns, geometry=geometry)
-    return RigCalibration(davis_views, ir_views, davis, ir, pose, offset, trig, geometry, calib,
+    return RigCalibration(davis_views, ir_views, davis, ir, pose, offset, trig, calib,
                           {"APS": coverage(davis_views, board),
                            "thermal": coverage(ir_views, board)})

@@ -107,14 +107,11 @@ def static_transform_arguments(calibration: str | Path) -> list[str] | None:
     the event camera's frame (``davis`` -> ``ir``), from a calibration with extrinsics
     (`evif calibrate --bag`); None for one without (a homography alone has no pose)."""
     from evif_ros.runtime.calibration import load_calibration
-    from evif_ros.runtime.camera_model import rotation_to_quaternion
 
     geo = load_calibration(Path(calibration)).geometry
     if geo is None:
         return None
-    R_c = geo.R.T  # the IR frame's axes in the DAVIS frame
-    c = -R_c @ geo.t  # the IR camera's centre in the DAVIS frame
-    q = rotation_to_quaternion(R_c)
+    c, q = geo.ir_pose_in_davis()
     values = {"x": c[0], "y": c[1], "z": c[2], "qx": q[0], "qy": q[1], "qz": q[2], "qw": q[3]}
     args = [x for k, v in values.items() for x in (f"--{k}", f"{v:.9f}")]
     return args + ["--frame-id", topics.DAVIS_FRAME, "--child-frame-id", topics.IR_FRAME]

@@ -49,12 +49,7 @@ class Calibration:
         return None if self.geometry is None else self.geometry.remap_tables()
 
     def to_dict(self) -> dict:
-        geo = self.geometry
-        extra = {} if geo is None else {
-            "davis_camera": geo.davis.to_dict(), "ir_camera": geo.ir.to_dict(),
-            "ir_from_davis": {"R": [[float(v) for v in row] for row in geo.R],
-                              "t_m": [float(v) for v in geo.t]},
-            "working_distance_m": float(geo.working_distance_m)}
+        extra = {} if self.geometry is None else self.geometry.to_dict()
         return {
             "davis": {"width": self.davis_size[0], "height": self.davis_size[1]},
             "ir": {"width": self.ir_size[0], "height": self.ir_size[1]},

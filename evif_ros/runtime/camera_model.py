@@ -96,6 +96,21 @@ class RigGeometry:
         return (uv[:, 0].reshape(shape).astype(np.float32),
                 uv[:, 1].reshape(shape).astype(np.float32))
 
+    def to_dict(self) -> dict:
+        """The calibration file's lens and extrinsics fields."""
+        return {"davis_camera": self.davis.to_dict(), "ir_camera": self.ir.to_dict(),
+                "ir_from_davis": {"R": [[float(v) for v in row] for row in self.R],
+                                  "t_m": [float(v) for v in self.t]},
+                "working_distance_m": float(self.working_distance_m)}
+
+    def ir_pose_in_davis(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(centre, quaternion x y z w)``: the thermal camera's centre (m) and axes in the
+        DAVIS frame, i.e. the ``davis -> ir`` transform of TF."""
+        from scipy.spatial.transform import Rotation
+
+        R_c = self.R.T  # X_davis = R^T X_ir - R^T t
+        return -R_c @ self.t, Rotation.from_matrix(R_c).as_quat()
+
     def best_homography(self) -> np.ndarray:
         """The homography closest to the mapping over the IR frame (for readers that know
         only ``ir_to_davis_homography``)."""
@@ -128,23 +143,3 @@ def camera_info_fields(cam: CameraModel) -> dict:
     return {"width": cam.width, "height": cam.height, "distortion_model": "plumb_bob",
             "d": [float(v) for v in cam.dist], "k": [float(v) for v in cam.K.ravel()],
             "r": [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], "p": [float(v) for v in P.ravel()]}
-
-
-def rotation_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix (Shepperd's method, robust near 180 deg)."""
-    m = np.asarray(R, np.float64)
-    tr = np.trace(m)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
-        q3 = [0.0, 0.0, 0.0]
-        q3[i] = s / 4
-        q3[j] = (m[j, i] + m[i, j]) / s
-        q3[k] = (m[k, i] + m[i, k]) / s
-        q = (*q3, (m[k, j] - m[j, k]) / s)
-    n = np.linalg.norm(q)
-    return tuple(float(v / n) for v in q)  # type: ignore[return-value]

@@ -12,7 +12,6 @@ from evif_ros.runtime.camera_model import (
     CameraModel,
     RigGeometry,
     mapping_error_px,
-    rotation_to_quaternion,
 )
 
 DAVIS = CameraModel(346, 260, np.array([[250.0, 0, 170], [0, 251.0, 131], [0, 0, 1]]),
@@ -63,14 +62,6 @@ def test_parallax_between_planes_matches_f_times_baseline_over_depth():
     near, far = geometry(2.0, shift=0.05), geometry(1e6, shift=0.05)
     err = mapping_error_px(near, far)
     assert 250.0 * 0.05 / 2.0 * 0.8 < err < 250.0 * 0.05 / 2.0 * 1.2
-
-
-def test_quaternion_matches_scipy():
-    for angles in ([10, -20, 30], [179, 2, -3], [0, 0, 0], [-90, 45, 120]):
-        R = Rotation.from_euler("xyz", angles, degrees=True)
-        q = np.array(rotation_to_quaternion(R.as_matrix()))
-        ref = R.as_quat()  # x, y, z, w
-        assert np.allclose(q, ref, atol=1e-9) or np.allclose(q, -ref, atol=1e-9)
 
 
 def test_calibration_file_round_trip_with_lens_models(tmp_path):

@@ -60,7 +60,7 @@ def _simulate_calibration(args: argparse.Namespace) -> None:
     st = simulate_calibration(Path(args.out), cfg, progress=not args.quiet)
     print(f"wrote {args.out}/rig.mcap: a heated checkerboard moved by hand, {st.aps_frames} "
           f"APS frames ({args.aps_exposure_ms:g} ms), {st.ir_frames} thermal frames, "
-          f"{st.triggers} triggers, {st.events} events; true parameters in "
+          f"{st.ir_frames} triggers, {st.events} events; true parameters in "
           f"{args.out}/ground_truth.yaml and {args.out}/ground_truth_calibration.yaml "
           f"({st.wall_s:.0f} s)")
 
