@@ -86,6 +86,22 @@ def sobel_magnitude(x: Tensor) -> Tensor:
     return gx.abs() + gy.abs()
 
 
+def structure_loss(pred: Tensor, target: Tensor, sigma: float = 1.5) -> Tensor:
+    """1 - the Pearson correlation of the Sobel magnitudes of (B, 1, H, W) images after a
+    Gaussian of ``sigma`` px, per image, mean over the batch: the real-recording structure
+    score (``evaluation/structure.py``, without its histogram equalisation) as a loss. Blind
+    to tone and contrast, it asks for the scene's edges where L1 and SSIM accept a blur as
+    the safe guess under sparse events."""
+    size = 2 * int(round(3 * sigma)) + 1
+    w = _gauss(size, sigma, pred.device).to(pred.dtype)
+    ga = sobel_magnitude(F.conv2d(F.pad(pred, [size // 2] * 4, mode="replicate"), w))
+    gb = sobel_magnitude(F.conv2d(F.pad(target, [size // 2] * 4, mode="replicate"), w))
+    a = ga.flatten(1) - ga.flatten(1).mean(1, keepdim=True)
+    b = gb.flatten(1) - gb.flatten(1).mean(1, keepdim=True)
+    corr = (a * b).sum(1) / torch.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-12)
+    return (1 - corr).mean()
+
+
 def salience_loss(fused: Tensor, vis: Tensor, ir: Tensor) -> tuple[Tensor, Tensor]:
     """Intensity and texture terms against the element-wise maximum of the sources
     (SeAFusion-style, L1): warm targets keep the IR's brightness and each pixel keeps the

@@ -76,6 +76,12 @@ class EvifConfig:
     # (ReconNet feedback); trained on every event since the previous window, so the
     # runtime cuts the sub-windows over a whole IR frame period (recon_span)
     recon_feedback: bool = False
+    # with recon_feedback: the kept image moved by the events before the gate mixes it
+    # (ReconNet advect), so it follows slow motion instead of being replaced by a blur
+    recon_advect: bool = False
+    # with recon_advect: events move the kept image only where at least this many fell on
+    # the 8 neighbouring pixels in the window (0: everywhere); isolated noise events do not
+    recon_advect_support: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +116,13 @@ SIZES = {
                       deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
                       recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
                       fusion_mix_kernel=1, conv_first=True, scale=2, recon_feedback=True),
+    # rt3 whose kept image is moved by the events (follows slow motion), where neighbouring
+    # events support them (a resting camera's isolated noise events do not move it)
+    "rt4": EvifConfig(size="rt4", sub_windows=6, recon_base=16, recon_kernel=3,
+                      deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
+                      recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
+                      fusion_mix_kernel=1, conv_first=True, scale=2, recon_feedback=True,
+                      recon_advect=True, recon_advect_support=2),
 }
 
 
@@ -129,7 +142,9 @@ class EvifPipeline(nn.Module):
         recon_in = 2 * cfg.sub_windows if cfg.recon_stacked else cfg.in_ch
         self.recon = ReconNet(recon_in, cfg.recon_base, kernel=cfg.recon_kernel,
                               recurrent=cfg.recon_recurrent, conv_first=cfg.conv_first,
-                              shuffle=cfg.scale, feedback=cfg.recon_feedback)
+                              shuffle=cfg.scale, feedback=cfg.recon_feedback,
+                              advect=cfg.recon_advect,
+                              advect_support=cfg.recon_advect_support)
         self.n_state = self.recon.n_state
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,

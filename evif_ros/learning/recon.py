@@ -11,6 +11,15 @@ sensor) keeps its image where the gate closes, instead of fading with the coarse
 memory, and the image can never drift outside what the network itself predicts
 (a convex update: a logit that accumulated changes saturated to black and white on a real
 recording).
+
+With ``advect`` (on top of ``feedback``) the kept image is first moved by the events
+themselves, as direct integration would: ``last + step * (ON - OFF)`` per pixel, clipped to
+[0, 1], ``step`` a third predicted plane (at most ``STEP_MAX``; an event of contrast C moves a
+log-tonemapped image by C / its log range, about 0.05). Without it the kept image cannot
+follow slow motion: each sparse window's new image is a blur of the scene, and a gate that
+must let the edges move lets that blur in too (a real hand-held recording dissolved into a
+blob over five slow windows). The gate still bounds the accumulated changes: it mixes them
+with the network's own image.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evif_ros.learning.layers import (
@@ -29,6 +39,9 @@ from evif_ros.learning.layers import (
     to_blocks,
     up2x,
 )
+
+STEP_MAX = 0.1  # the largest image change per event the advection can take
+STEP_INIT = 0.3  # the step plane's initial sigmoid (0.03 per event)
 
 
 class ReconNet(nn.Module):
@@ -43,13 +56,24 @@ class ReconNet(nn.Module):
 
     ``recurrent``: "all" puts a ConvLSTM after every encoder (E2VID); "bottleneck" only after
     the last, at 1/8 resolution, where a gate convolution costs 1/16 of one at 1/2.
+    ``advect`` (with ``feedback``): ``voxel`` must be the stacked per-polarity log counts
+    (channels ON, OFF of each sub-window in turn, ``EvifPipeline.reconstruct``).
     """
 
     def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
                  kernel: int = 5, recurrent: str = "all", conv_first: bool = False,
-                 shuffle: int = 1, feedback: bool = False):
+                 shuffle: int = 1, feedback: bool = False, advect: bool = False,
+                 advect_support: int = 0):
         super().__init__()
+        if advect and not feedback:
+            raise ValueError("advect moves the fed-back image: it needs feedback")
         self.feedback = feedback
+        self.advect = advect
+        self.step_max = STEP_MAX  # an attribute: TorchScript cannot read module globals
+        # events move the image only where at least this many fell on the 8 neighbouring
+        # pixels in the window: a resting camera's noise events are isolated, and each one
+        # let through is a step of a random walk that blurs the kept image over seconds
+        self.advect_support = advect_support
         in_ch += 1 if feedback else 0
         # shuffle s > 1: the network runs at 1/s resolution on the input's s x s pixel
         # blocks stacked as channels, and predicts each block's s x s pixels (ESPCN)
@@ -72,8 +96,10 @@ class ReconNet(nn.Module):
         self.res = nn.Sequential(*[ResidualBlock(chans[-1]) for _ in range(res_blocks)])
         self.dec = nn.ModuleList([conv(co, ci, kernel)
                                   for ci, co in zip(cins[::-1], chans[::-1])])
-        # with feedback: a second output plane, the gate's logit
-        self.pred = pointwise(base, shuffle * shuffle * (2 if feedback else 1))
+        # with feedback: a second output plane, the gate's logit; with advect a third, the
+        # advection's step
+        self.planes = 1 + int(feedback) + int(advect)
+        self.pred = pointwise(base, shuffle * shuffle * self.planes)
         self.chans = chans
 
     def init_state(self, x: Tensor) -> List[Tensor]:
@@ -94,6 +120,7 @@ class ReconNet(nn.Module):
         if len(state) == 0:
             state = self.init_state(voxel)
         prev = state[len(state) - 1]  # the last image (used with feedback only)
+        events = voxel
         if self.feedback:
             voxel = torch.cat([voxel, prev], 1)
         voxel = to_blocks(voxel, self.shuffle)
@@ -130,6 +157,16 @@ class ReconNet(nn.Module):
         out = torch.sigmoid(from_blocks(self.pred(x), self.shuffle))
         if self.feedback:
             gate = out[:, 1:2]
+            if self.advect:
+                counts = torch.expm1(events)  # the inputs are log1p counts
+                on = counts[:, 0::2].sum(1, keepdim=True)
+                off = counts[:, 1::2].sum(1, keepdim=True)
+                change = on - off
+                if self.advect_support > 0:
+                    both = on + off
+                    near = F.avg_pool2d(both, 3, 1, 1, count_include_pad=True) * 9.0 - both
+                    change = change * (near >= self.advect_support).to(change.dtype)
+                prev = torch.clamp(prev + self.step_max * out[:, 2:3] * change, 0.0, 1.0)
             image = gate * prev + (1.0 - gate) * out[:, :1]
             new_state.append(image)
             return image, new_state, feat, x

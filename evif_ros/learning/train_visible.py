@@ -8,7 +8,9 @@ feedback, the reconstruction's first convolution gains the fed-back image's chan
 image kept), so the new network starts as the old one.
 
 Loss per window (after the first ``skip`` windows, which start from a reset state): L1 +
-(1 - SSIM) against the sharp frame at the window's end.
+(1 - SSIM) + ``structure`` x :func:`structure_loss` against the sharp frame at the window's
+end. ``advect`` adds the event advection of the kept image (``ReconNet`` advect) to a model
+that has image feedback: a step plane whose weights start at zero.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError
-from evif_ros.learning.losses import ssim
+from evif_ros.learning.losses import ssim, structure_loss
 from evif_ros.learning.pipeline import EvifConfig, EvifPipeline
+from evif_ros.learning.recon import STEP_INIT
 from evif_ros.learning.train import (
     load_checkpoint,
     model_from_checkpoint,
@@ -55,6 +58,9 @@ class VisibleTrainArgs:
     checkpoint_every: int = 100
     time_limit_min: float = 0.0
     limit: int = 0  # only the first N sequences (tests)
+    structure: float = 0.0  # weight of the structure loss
+    advect: bool = False  # add the event advection of the kept image
+    advect_support: int = 0  # neighbouring events an event needs to move the image
 
 
 class SequenceData:
@@ -125,12 +131,43 @@ def with_feedback(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, E
     return new, new_cfg
 
 
+def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
+                   ) -> tuple[EvifPipeline, EvifConfig]:
+    """The same pipeline with the kept image moved by the events: every weight kept, the
+    step plane's weights zero and its bias at ``STEP_INIT``, so the step starts the same
+    everywhere (0.03 per event) and the gate decides, as before, how much of it is kept.
+    ``support``: ``EvifConfig.recon_advect_support``."""
+    if cfg.recon_advect:
+        if support != cfg.recon_advect_support:  # a setting without weights of its own
+            cfg = replace(cfg, recon_advect_support=support)
+            new = EvifPipeline(cfg)
+            new.load_state_dict(model.state_dict())
+            return new, cfg
+        return model, cfg
+    if not cfg.recon_feedback:
+        raise ConfigError("the event advection moves the fed-back image: add image feedback "
+                          "first (train-visible without --advect)")
+    new_cfg = replace(cfg, recon_advect=True, recon_advect_support=support,
+                      size="rt4" if cfg.size == "rt3" else f"{cfg.size}+advect")
+    new = EvifPipeline(new_cfg)
+    sd = model.state_dict()
+    for name in ("recon.pred.weight", "recon.pred.bias"):
+        old_p, new_p = sd[name], torch.zeros_like(new.state_dict()[name])
+        new_p[:old_p.shape[0]] = old_p  # pixel shuffle: the step's planes follow the gate's
+        if name.endswith("bias"):
+            new_p[old_p.shape[0]:] = float(np.log(STEP_INIT / (1 - STEP_INIT)))
+        sd[name] = new_p
+    new.load_state_dict(sd)
+    return new, new_cfg
+
+
 def sequence_loss(model: EvifPipeline, events: torch.Tensor, frames: torch.Tensor,
-                  state: list, first: int, skip: int) -> tuple[torch.Tensor, list, dict]:
+                  state: list, first: int, skip: int, structure: float = 0.0
+                  ) -> tuple[torch.Tensor, list, dict]:
     """Run the reconstruction over ``events`` (B, T, K, 2, H, W) from ``state``; the mean
     loss over windows ``first + j >= skip``, the new state, and the terms."""
     total = torch.zeros(())
-    l1_sum, ssim_sum, n = 0.0, 0.0, 0
+    l1_sum, ssim_sum, st_sum, n = 0.0, 0.0, 0.0, 0
     for j in range(events.shape[1]):
         vis, state, _, _ = model.reconstruct(events[:, j], state)
         if first + j < skip:
@@ -138,9 +175,14 @@ def sequence_loss(model: EvifPipeline, events: torch.Tensor, frames: torch.Tenso
         l1 = F.l1_loss(vis, frames[:, j])
         s = 1 - ssim(vis, frames[:, j])
         total = total + l1 + s
+        if structure:
+            st = structure_loss(vis, frames[:, j])
+            total = total + structure * st
+            st_sum += float(st.detach())
         l1_sum, ssim_sum, n = l1_sum + float(l1.detach()), ssim_sum + float(s.detach()), n + 1
     n_t = max(n, 1)
-    return total / n_t, state, {"l1": l1_sum / n_t, "ssim": 1 - ssim_sum / n_t}
+    return total / n_t, state, {"l1": l1_sum / n_t, "ssim": 1 - ssim_sum / n_t,
+                                "structure": 1 - st_sum / n_t if structure else float("nan")}
 
 
 def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
@@ -162,6 +204,8 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
         model, cfg, init = model_from_checkpoint(args.init)
         stage = int(init.get("stage", 3))
         model, cfg = with_feedback(model, cfg)
+        if args.advect:
+            model, cfg = with_advection(model, cfg, args.advect_support)
     model.train()
     model.requires_grad_(False)
     model.recon.requires_grad_(True)
@@ -180,7 +224,7 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
     with open(log_path, "w" if new_log else "a", newline="") as fh:
         writer = csv.writer(fh)
         if new_log:
-            writer.writerow(["iter", "loss", "l1", "ssim", "wall_s"])
+            writer.writerow(["iter", "loss", "l1", "ssim", "structure", "wall_s"])
         for it in range(start, args.iters):
             # cosine decay over the run, a function of the iteration (resumes follow it)
             lr = float(args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * it / args.iters))))
@@ -192,7 +236,7 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
             for first in range(0, args.windows, args.tbptt):
                 sl = slice(first, first + args.tbptt)
                 loss, state, terms = sequence_loss(model, events[:, sl], frames[:, sl], state,
-                                                   first, args.skip)
+                                                   first, args.skip, args.structure)
                 opt.zero_grad(set_to_none=True)
                 if loss.requires_grad:
                     loss.backward()
@@ -201,7 +245,8 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
                 state = [s.detach() for s in state]
                 losses.append(float(loss.detach()))
             writer.writerow([it + 1, round(float(np.mean(losses)), 5), round(terms["l1"], 5),
-                             round(terms["ssim"], 4), round(time.time() - t0, 1)])
+                             round(terms["ssim"], 4), round(terms["structure"], 4),
+                             round(time.time() - t0, 1)])
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", ssim=f"{terms['ssim']:.3f}")
             bar.update(1)
             late = bool(args.time_limit_min) and time.time() - t0 > 60 * args.time_limit_min

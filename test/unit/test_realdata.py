@@ -84,6 +84,9 @@ def test_eval_real_cli_on_dv_file(tmp_path, tiny_model, capsys):
     # the first APS frame's mid-exposure precedes the first event: nothing to score it by
     assert [r["frame"] for r in rows] == ["1", "2", "3"]
     assert all(-1 <= float(r["evif"]) <= 1 for r in rows)
+    # the DV frames are exposed for 0.5 ms: no 30 Hz window ends inside one but the window
+    # at its middle, so the exposure's mean reconstruction is that window's image
+    assert all(r["evif_exposure_mean"] == r["evif"] for r in rows)
     grid = cv2.imread(str(out / "grid.png"))
     assert grid is not None and grid.shape[1] == 4 * 346
     assert "EVIF visible" in capsys.readouterr().out

@@ -1,11 +1,13 @@
 """Image feedback in the reconstruction: the widened network starts as the old one, the state
 carries the image, and the exported file keeps the runtime contract."""
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from evif_ros.learning.pipeline import EvifPipeline, config_for
-from evif_ros.learning.train_visible import sequence_loss, with_feedback
+from evif_ros.learning.train_visible import sequence_loss, with_advection, with_feedback
 
 
 def _small(feedback=False):
@@ -93,3 +95,111 @@ def test_exported_feedback_model_makes_the_runtime_cut_windows_over_the_frame_pe
 def _event_dtype():
     from evif_ros.runtime.events import EVENT_DTYPE
     return EVENT_DTYPE
+
+
+def test_advection_moves_the_kept_image_by_the_events_hand_computed():
+    """Prediction weights zero: new image, gate and step are the sigmoids of the biases,
+    the same at every pixel; 3 ON events (sub-window 0) and 1 OFF (sub-window 2) at one pixel
+    move the kept grey image there by step x (3 - 1), nowhere else."""
+    from evif_ros.learning.recon import STEP_MAX
+
+    cfg = replace(_small(True), recon_advect=True)
+    model = EvifPipeline(cfg).eval()
+    s2 = cfg.scale ** 2
+    with torch.no_grad():
+        model.recon.pred.weight.zero_()
+        model.recon.pred.bias[:s2] = 0.0  # new image 0.5
+        model.recon.pred.bias[s2:2 * s2] = 1.0  # gate sigmoid(1)
+        model.recon.pred.bias[2 * s2:] = -1.0  # step STEP_MAX x sigmoid(-1)
+        sub = torch.zeros(1, 3, 2, 32, 32)
+        sub[0, 0, 0, 5, 7] = 3  # ON
+        sub[0, 2, 1, 5, 7] = 1  # OFF
+        _, state, _, _ = model.reconstruct(torch.zeros(1, 3, 2, 32, 32), [])
+        state[-1] = torch.full_like(state[-1], 0.4)  # the kept image
+        vis, _, _, _ = model.reconstruct(sub, state)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    g, step = sig(1.0), STEP_MAX * sig(-1.0)
+    assert abs(float(vis[0, 0, 5, 7]) - (g * (0.4 + 2 * step) + (1 - g) * 0.5)) < 1e-6
+    assert abs(float(vis[0, 0, 5, 8]) - (g * 0.4 + (1 - g) * 0.5)) < 1e-6
+    # many OFF events cannot push the kept image below black
+    with torch.no_grad():
+        sub[0, 1, 1, 5, 7] = 200
+        vis, _, _, _ = model.reconstruct(sub, state)
+    assert abs(float(vis[0, 0, 5, 7]) - (1 - g) * 0.5) < 1e-6
+
+
+def test_added_advection_changes_nothing_without_events():
+    torch.manual_seed(4)
+    cfg = _small(True)
+    old = EvifPipeline(cfg).eval()
+    new, new_cfg = with_advection(old, cfg)
+    assert new_cfg.recon_advect and new.n_state == old.n_state
+    sub = torch.zeros(1, 3, 2, 32, 32)
+    with torch.no_grad():
+        a, sa, _, _ = old.reconstruct(sub, [])
+        b, sb, _, _ = new.eval().reconstruct(sub, [])
+        sub[0, 1, 0, 9, 9] = 2
+        a2, _, _, _ = old.reconstruct(sub, sa)
+        b2, _, _, _ = new.reconstruct(sub, sb)
+    assert torch.equal(a, b)
+    diff = (a2 - b2).abs()
+    assert float(diff[0, 0, 9, 9]) > 1e-3  # the event moved the kept image there
+    diff[0, 0, 9, 9] = 0
+    assert float(diff.max()) < 1e-6
+
+
+def test_advection_without_feedback_is_refused():
+    import pytest
+
+    from evif_ros.errors import ConfigError
+    from evif_ros.learning.recon import ReconNet
+
+    with pytest.raises(ValueError, match="needs feedback"):
+        ReconNet(12, 4, feedback=False, advect=True)
+    cfg = _small(False)
+    with pytest.raises(ConfigError, match="image feedback"):
+        with_advection(EvifPipeline(cfg), cfg)
+
+
+def test_structure_loss_is_blind_to_tone_and_sees_a_shifted_edge():
+    from evif_ros.learning.losses import structure_loss
+
+    yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    img = ((xx > 20) & (yy > 12)).float()[None, None] * 0.6 + 0.2
+    assert float(structure_loss(img, img)) < 1e-6
+    # a positive affine change of tone keeps every gradient's relative size
+    assert float(structure_loss(0.3 * img + 0.5, img)) < 1e-5
+    # the same corner 8 px away, and a flat image, both lose the structure
+    moved = torch.roll(img, 8, dims=3)
+    assert float(structure_loss(moved, img)) > 0.3
+    flat = torch.full_like(img, 0.5) + 1e-3 * torch.rand_like(img)
+    assert float(structure_loss(flat, img)) > 0.5
+
+
+def test_isolated_events_do_not_move_the_kept_image_with_a_support():
+    """Support 2: an event moves the image only where 2 or more events fell on its 8
+    neighbours in the window; a lone noise event (and a pair, each with one neighbour) does
+    not, an event with two neighbouring ones does (hand-placed counts)."""
+    cfg = replace(_small(True), recon_advect=True, recon_advect_support=2)
+    model = EvifPipeline(cfg).eval()
+    s2 = cfg.scale ** 2
+    with torch.no_grad():
+        model.recon.pred.weight.zero_()
+        model.recon.pred.bias[s2:2 * s2] = 30.0  # gate shut: the kept image, advected
+        model.recon.pred.bias[2 * s2:] = 30.0  # step STEP_MAX
+        _, state, _, _ = model.reconstruct(torch.zeros(1, 3, 2, 32, 32), [])
+        state[-1] = torch.full_like(state[-1], 0.5)
+        sub = torch.zeros(1, 3, 2, 32, 32)
+        sub[0, 0, 0, 4, 4] = 1  # alone
+        sub[0, 1, 0, 10, 10] = sub[0, 1, 0, 10, 11] = 1  # a pair
+        sub[0, 2, 1, 20, 20] = 1  # OFF, with two ON neighbours in earlier sub-windows
+        sub[0, 0, 0, 19, 20] = sub[0, 1, 0, 21, 21] = 1
+        vis, _, _, _ = model.reconstruct(sub, state)
+    from evif_ros.learning.recon import STEP_MAX
+
+    img = vis[0, 0]
+    assert torch.allclose(img[4, 4], torch.tensor(0.5), atol=1e-5)
+    assert torch.allclose(img[10, 10:12], torch.tensor(0.5), atol=1e-5)
+    assert abs(float(img[20, 20]) - (0.5 - STEP_MAX)) < 1e-5
+    # its ON neighbour (19, 20) has one event beside it, (20, 20): it stays
+    assert torch.allclose(img[19, 20], torch.tensor(0.5), atol=1e-5)

@@ -19,7 +19,7 @@ from evif_ros.errors import ConfigError
 # literal so that building the parser does not import torch; test_model_rt checks them
 # against evif_ros.learning.pipeline.SIZES, evif_ros.learning.train.FUSION_OBJECTIVES and
 # evif_ros.learning.losses.FUSION_TERMS
-MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2", "rt3")
+MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2", "rt3", "rt4")
 FUSION_OBJECTIVES = ("paper", "salient", "sharp")
 FUSION_TERMS = ("ssim", "mi", "nce", "int", "grad", "mi_px", "ssim_vis", "mi_px_vis")
 

@@ -26,7 +26,9 @@ def _train_visible(args: argparse.Namespace) -> None:
         Path(args.data), Path(args.out), Path(args.init), iters=args.iters, batch=args.batch,
         crop=args.crop, windows=args.windows, tbptt=args.tbptt, lr=args.lr,
         threads=args.threads, seed=args.seed, time_limit_min=args.time_limit,
-        limit=args.limit), progress=not args.quiet)
+        limit=args.limit, structure=args.structure, advect=args.advect,
+        advect_support=args.advect_support),
+        progress=not args.quiet)
     print(f"visible: {ckpt}")
 
 
@@ -63,6 +65,15 @@ def register(sub) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--time-limit", type=POSITIVE, default=None,
                    help="minutes; stop with a checkpoint to resume from")
+    p.add_argument("--structure", type=number(float, 0.0, 100.0), default=0.0,
+                   help="weight of the structure loss (1 - correlation of the Gaussian-"
+                   "smoothed gradient magnitudes, the real-recording score)")
+    p.add_argument("--advect", action="store_true",
+                   help="move the kept image by the events before the gate (follows slow "
+                   "motion; needs image feedback, which train-visible adds)")
+    p.add_argument("--advect-support", type=NATURAL, default=2,
+                   help="with --advect: events move the image only where at least this many "
+                   "fell on the 8 neighbouring pixels in the window (isolated noise does not)")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N sequences (tests)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_visible)
