@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.learning.losses import ssim, structure_loss
-from evif_ros.learning.pipeline import EvifConfig, EvifPipeline
+from evif_ros.learning.pipeline import EvifConfig, EvifPipeline, with_settings
 from evif_ros.learning.recon import STEP_INIT
 from evif_ros.learning.train import (
     load_checkpoint,
@@ -137,13 +137,10 @@ def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
     step plane's weights zero and its bias at ``STEP_INIT``, so the step starts the same
     everywhere (0.03 per event) and the gate decides, as before, how much of it is kept.
     ``support``: ``EvifConfig.recon_advect_support``."""
-    if cfg.recon_advect:
-        if support != cfg.recon_advect_support:  # a setting without weights of its own
-            cfg = replace(cfg, recon_advect_support=support)
-            new = EvifPipeline(cfg)
-            new.load_state_dict(model.state_dict())
-            return new, cfg
-        return model, cfg
+    if cfg.recon_advect:  # the support is a setting without weights of its own
+        if support == cfg.recon_advect_support:
+            return model, cfg
+        return with_settings(model, cfg, recon_advect_support=support)
     if not cfg.recon_feedback:
         raise ConfigError("the event advection moves the fed-back image: add image feedback "
                           "first (train-visible without --advect)")

@@ -203,3 +203,12 @@ def test_isolated_events_do_not_move_the_kept_image_with_a_support():
     assert abs(float(img[20, 20]) - (0.5 - STEP_MAX)) < 1e-5
     # its ON neighbour (19, 20) has one event beside it, (20, 20): it stays
     assert torch.allclose(img[19, 20], torch.tensor(0.5), atol=1e-5)
+
+
+def test_changing_the_support_keeps_every_weight():
+    cfg = replace(_small(True), recon_advect=True, recon_advect_support=0)
+    model = EvifPipeline(cfg)
+    new, new_cfg = with_advection(model, cfg, support=2)
+    assert new_cfg.recon_advect_support == 2 and new.recon.advect_support == 2
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                  new.state_dict().values()))
