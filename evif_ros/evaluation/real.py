@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from evif_ros.evaluation.baselines import event_integration
+from evif_ros.evaluation.benchmark import to8
 from evif_ros.evaluation.real_recording import RealRecording
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
@@ -92,8 +93,9 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
     ends = window_ends(rec, t0, period_ns)
     mids = {f.mid_ns - t0: i for i, f in enumerate(rec.frames)}
     spans = np.array([(f.start_ns - t0, f.end_ns - t0) for f in rec.frames], np.int64)
-    sums = np.zeros((len(rec.frames), h, w), np.float64)
-    counts = np.zeros(len(rec.frames), np.int64)
+    # the exposure means: float sums only while an exposure is open, then 8-bit like the rest
+    open_sums: dict[int, list] = {}
+    exposure_mean: dict[int, np.ndarray] = {}
     voxelize = WindowVoxelizer(h, w, k)  # one buffer for every window, as the runner's
     visible: dict[int, np.ndarray] = {}
     state: list = []
@@ -106,13 +108,18 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
             _, subs = voxelize(ev[a:b], int(start), int(end - start), edges)
             _, _, vis, state = module(ir, exp_vox, torch.from_numpy(subs)[None], state)
             prev = int(end)
-            inside = np.flatnonzero((spans[:, 0] <= end) & (end <= spans[:, 1]))
-            if inside.size:
-                img = vis[0, 0].clamp(0, 1).numpy()
-                sums[inside] += img
-                counts[inside] += 1
+            img = vis[0, 0].clamp(0, 1).numpy()
+            for i in np.flatnonzero((spans[:, 0] <= end) & (end <= spans[:, 1])):
+                acc = open_sums.setdefault(int(i), [np.zeros((h, w), np.float64), 0])
+                acc[0] += img
+                acc[1] += 1
+            for i in [i for i in open_sums if spans[i, 1] < end]:
+                acc = open_sums.pop(i)
+                exposure_mean[i] = to8(acc[0] / acc[1])
             if int(end) in mids:
-                visible[mids[int(end)]] = (vis[0, 0].clamp(0, 1) * 255).round().byte().numpy()
+                visible[mids[int(end)]] = to8(img)
+    for i, acc in open_sums.items():  # exposures still open at the last window
+        exposure_mean[i] = to8(acc[0] / acc[1])
     scores, grid_rows = [], []
     for i, f in enumerate(rec.frames):
         if i not in visible:  # an APS frame before the first event
@@ -124,8 +131,7 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
         scores.append(FrameScore(i, int(mid), int(b2 - a2),
                                  structure_score(visible[i], f.image),
                                  structure_score(integ, f.image),
-                                 structure_score((sums[i] / counts[i] * 255).round()
-                                                 .astype(np.uint8), f.image)))
+                                 structure_score(exposure_mean[i], f.image)))
         grid_rows.append([f.image, events_image(ev[a2:b2], w, h), visible[i],
                           (integ * 255).round().astype(np.uint8)])
     report = RealReport(str(rec.path), str(model_path), scores)

@@ -116,14 +116,10 @@ SIZES = {
                       deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
                       recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
                       fusion_mix_kernel=1, conv_first=True, scale=2, recon_feedback=True),
-    # rt3 whose kept image is moved by the events (follows slow motion), where neighbouring
-    # events support them (a resting camera's isolated noise events do not move it)
-    "rt4": EvifConfig(size="rt4", sub_windows=6, recon_base=16, recon_kernel=3,
-                      deblur_base=8, fusion_base=8, fusion_dim=32, heads=2,
-                      recon_stacked=True, recon_recurrent="bottleneck", fusion_patch=8,
-                      fusion_mix_kernel=1, conv_first=True, scale=2, recon_feedback=True,
-                      recon_advect=True, recon_advect_support=2),
 }
+# rt3 whose kept image is moved by the events (follows slow motion), where neighbouring
+# events support them (a resting camera's isolated noise events do not move it)
+SIZES["rt4"] = replace(SIZES["rt3"], size="rt4", recon_advect=True, recon_advect_support=2)
 
 
 def config_for(size: str, **overrides) -> EvifConfig:

@@ -119,16 +119,21 @@ def with_feedback(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, E
     w = torch.zeros_like(new.state_dict()[key])
     w[:, :old_w.shape[1]] = old_w  # pixel unshuffle keeps each input channel's blocks together
     sd[key] = w
-    # the gate's planes follow the image's (pixel shuffle: output channel c takes input
-    # channels c*s*s ...): zero weights, bias -3 (sigmoid 0.05)
+    _append_planes(sd, new, GATE_BIAS)  # the gate: sigmoid(-3) = 0.05 of the last image
+    new.load_state_dict(sd)
+    return new, new_cfg
+
+
+def _append_planes(sd: dict, new: EvifPipeline, bias: float) -> None:
+    """Widen ``sd``'s prediction layer to ``new``'s: the added output planes follow the old
+    ones (pixel shuffle: output plane c takes channels c*s*s ... (c+1)*s*s - 1), with zero
+    weights and ``bias``, so they start the same at every pixel."""
     for name in ("recon.pred.weight", "recon.pred.bias"):
         old_p, new_p = sd[name], torch.zeros_like(new.state_dict()[name])
         new_p[:old_p.shape[0]] = old_p
         if name.endswith("bias"):
-            new_p[old_p.shape[0]:] = GATE_BIAS
+            new_p[old_p.shape[0]:] = bias
         sd[name] = new_p
-    new.load_state_dict(sd)
-    return new, new_cfg
 
 
 def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
@@ -148,12 +153,7 @@ def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
                       size="rt4" if cfg.size == "rt3" else f"{cfg.size}+advect")
     new = EvifPipeline(new_cfg)
     sd = model.state_dict()
-    for name in ("recon.pred.weight", "recon.pred.bias"):
-        old_p, new_p = sd[name], torch.zeros_like(new.state_dict()[name])
-        new_p[:old_p.shape[0]] = old_p  # pixel shuffle: the step's planes follow the gate's
-        if name.endswith("bias"):
-            new_p[old_p.shape[0]:] = float(np.log(STEP_INIT / (1 - STEP_INIT)))
-        sd[name] = new_p
+    _append_planes(sd, new, float(np.log(STEP_INIT / (1 - STEP_INIT))))
     new.load_state_dict(sd)
     return new, new_cfg
 
