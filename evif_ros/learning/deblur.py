@@ -90,6 +90,7 @@ class DeblurNet(nn.Module):
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
                  shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
+                 motion_lag: float = 0.0,
                  act: str = "relu", enhance_level: int = 2, c_dec: int = 32):
         super().__init__()
         if enhance_level not in (1, 2):
@@ -97,7 +98,7 @@ class DeblurNet(nn.Module):
         # motion_taps > 0: the frame is first deconvolved with the exposure's global motion
         # (MotionDeconv, no weights) near events; the network refines that frame
         self.use_motion = motion_taps > 0
-        self.motion = MotionDeconv(max(motion_taps, 1), curved=motion_curved)
+        self.motion = MotionDeconv(max(motion_taps, 1), curved=motion_curved, lag=motion_lag)
         c1, c2 = base, base * 2
         # shuffle s > 1: both branches run at 1/s resolution on s x s pixel blocks stacked
         # as channels; the residual returns through a pixel shuffle (ESPCN)

@@ -59,29 +59,37 @@ def save(model: EvifPipeline, cfg: EvifConfig, out: Path, **meta) -> dict:
             "max_diff": diff}
 
 
-def export(checkpoint: Path, out: Path, motion_curved: bool = False) -> dict:
-    """``motion_curved``: switch the motion deconvolution's curved path on (it has no
-    weights, so the checkpoint's weights serve either path)."""
+def export(checkpoint: Path, out: Path, meta: dict | None = None, **settings) -> dict:
+    """``settings``: EvifConfig fields that own no weights to change on the way (e.g.
+    ``motion_curved=True``, ``motion_lag=0.4``; ``pipeline.with_settings``); ``meta``:
+    more metadata (a rig's thermal lag in ms, which the runtime checks against the rig)."""
     model, cfg, ck = model_from_checkpoint(checkpoint)
-    if motion_curved:
+    if settings:
         try:
-            model, cfg = with_settings(model, cfg, motion_curved=True)
+            model, cfg = with_settings(model, cfg, **settings)
         except ConfigError as exc:
             raise ConfigError(f"{checkpoint}: {exc}") from exc
-    return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"])
+    return save(model, cfg, out, stage=ck["stage"], iter=ck["iter"], **(meta or {}))
 
 
-def rescript(model_file: Path, out: Path) -> dict:
+def rescript(model_file: Path, out: Path, meta: dict | None = None, **settings) -> dict:
     """Script an exported file's own weights again with this code, keeping its metadata:
-    for files whose scripted code an older torch cannot load (see ``layers.up2x``).
-    ``max_diff_old``: this code's eager model against the old file on the example inputs."""
-    model, cfg, meta, old = model_from_exported(model_file)
+    for files whose scripted code an older torch cannot load (see ``layers.up2x``), or to
+    change settings that own no weights (``settings``, as :func:`export`; a rig's thermal
+    lag). ``max_diff_old``: this code's eager model, before any change, against the old
+    file on the example inputs."""
+    model, cfg, old_meta, old = model_from_exported(model_file)
     model.eval()
     diff_old = max_abs_diff(model, old, cfg)
     if diff_old > 1e-5:
         raise InputFileError(f"{model_file}: this code's model computes something else "
                              f"(max |diff| {diff_old:.2e} on the example inputs)")
-    kept = {k: v for k, v in meta.items() if k not in ("config", "contract")}
-    info = save(model, cfg, out, **kept)
+    if settings:
+        try:
+            model, cfg = with_settings(model, cfg, **settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{model_file}: {exc}") from exc
+    kept = {k: v for k, v in old_meta.items() if k not in ("config", "contract")}
+    info = save(model, cfg, out, **{**kept, **(meta or {})})
     info["max_diff_old"] = diff_old
     return info

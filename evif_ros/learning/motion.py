@@ -17,7 +17,7 @@ network either way.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -73,9 +73,10 @@ def straight_path(d: Tensor, taps: int) -> Tensor:
     return ti.view(1, taps, 1) * d.unsqueeze(1)
 
 
-def path_response(pos: Tensor, h: int, w: int) -> Tensor:
-    """(B, T, 2) positions (dy, dx; px) of T equally weighted copies -> (B, h, w//2+1)
-    complex frequency response (``rfft2`` layout) of their average."""
+def path_response(pos: Tensor, h: int, w: int, weights: Optional[Tensor] = None) -> Tensor:
+    """(B, T, 2) positions (dy, dx; px) of T copies, equally weighted or by ``weights``
+    (T,) summing to 1 -> (B, h, w//2+1) complex frequency response (``rfft2`` layout) of
+    their weighted sum."""
     # each copy's response exp(-2 pi i (dy fy + dx fx)) is the outer product of a column
     # and a row, so their sum is one (h, T) x (T, w//2+1) product: T (h + w/2) sines and
     # cosines instead of T h w/2 (15 -> 1 ms per frame at 346x260, one thread)
@@ -83,9 +84,12 @@ def path_response(pos: Tensor, h: int, w: int) -> Tensor:
     fx = torch.fft.rfftfreq(w, device=pos.device).view(1, 1, w // 2 + 1)
     py = -2.0 * math.pi * pos[:, :, 0].unsqueeze(2) * fy  # (B, T, h)
     px = -2.0 * math.pi * pos[:, :, 1].unsqueeze(2) * fx  # (B, T, w//2+1)
-    col = torch.complex(torch.cos(py), torch.sin(py))
+    if weights is None:
+        weights = torch.full((pos.shape[1],), 1.0 / pos.shape[1], dtype=pos.dtype,
+                             device=pos.device)
+    col = torch.complex(torch.cos(py), torch.sin(py)) * weights.view(1, -1, 1)
     row = torch.complex(torch.cos(px), torch.sin(px))
-    return torch.matmul(col.transpose(1, 2), row) / pos.shape[1]
+    return torch.matmul(col.transpose(1, 2), row)
 
 
 def bin_shifts(spec: Tensor, h: int, w: int, reach: int) -> Tensor:
@@ -120,18 +124,55 @@ def _vertex(lo: Tensor, mid: Tensor, hi: Tensor, inner: Tensor) -> Tensor:
     return torch.where(inner, off.clamp(-0.5, 0.5), torch.zeros_like(off))
 
 
+def quadratic_coefficients(shifts: Tensor) -> Tensor:
+    """(B, N, 2) positions at the N bin centres -> (B, 2, 2): ``[v, a]`` of ``p(t) = v t +
+    a t^2`` (t: time from mid-exposure in exposures) fitted by least squares."""
+    n = shifts.shape[1]
+    t = (torch.arange(n, device=shifts.device, dtype=shifts.dtype) + 0.5) / n - 0.5
+    design = torch.stack([t, t * t], 1)  # (N, 2)
+    fit = torch.linalg.solve(design.t() @ design, design.t())  # (2, N)
+    return torch.matmul(fit, shifts)
+
+
+def path_at(coef: Tensor, t: Tensor) -> Tensor:
+    """``[v, a]`` (B, 2, 2) and times (T,) (exposures from mid-exposure) -> (B, T, 2)
+    positions; before the exposure's start (t < -0.5, where a lagging sensor still sees
+    the scene) the path goes on straight with its velocity at the start: the quadratic's
+    curvature is fitted inside the exposure only and would run away outside it."""
+    start = torch.full_like(t, -0.5)
+    inside = torch.clamp(t, min=-0.5)
+    pos = torch.matmul(torch.stack([inside, inside * inside], 1), coef)
+    velocity = coef[:, 0:1] + 2.0 * start[0] * coef[:, 1:2]  # (B, 1, 2)
+    before = (t - inside).view(1, -1, 1)  # <= 0: how far before the start
+    return pos + before * velocity
+
+
 def quadratic_path(shifts: Tensor, taps: int) -> Tensor:
     """(B, N, 2) positions at the N bin centres -> (B, taps, 2) at the centres of ``taps``
     equal slices of the exposure, on ``p(t) = v t + a t^2`` (t: time from mid-exposure in
     exposures) fitted by least squares: smooths what noise puts into single bins' shifts.
     ``taps`` = N gives the fitted path at the bins themselves."""
-    n = shifts.shape[1]
-    t = (torch.arange(n, device=shifts.device, dtype=shifts.dtype) + 0.5) / n - 0.5
-    design = torch.stack([t, t * t], 1)  # (N, 2)
-    fit = torch.linalg.solve(design.t() @ design, design.t())  # (2, N)
-    coef = torch.matmul(fit, shifts)  # (B, 2, 2)
     ti = (torch.arange(taps, device=shifts.device, dtype=shifts.dtype) + 0.5) / taps - 0.5
-    return torch.matmul(torch.stack([ti, ti * ti], 1), coef)
+    return path_at(quadratic_coefficients(shifts), ti)
+
+
+def lag_kernel(taps: int, lag: float, samples: int = 8, reach: float = 4.0
+               ) -> Tuple[Tensor, Tensor]:
+    """Times (T,) (exposures from mid-exposure) and weights (T,) summing to 1 of the blur
+    of a first-order sensor (a microbolometer: ``y' = (x - y) / tau``, ``lag`` = tau over
+    the exposure) read at the centres of ``taps`` equal slices of the exposure and
+    averaged, as ``sim.thermal`` blurs: each reading weighs the scene ``s`` before it by
+    ``exp(-s / tau) / tau``. Sampled ``samples`` times per slice, out to ``reach`` tau before
+    the first reading (e^-4: 2 % of its weight)."""
+    reads = (torch.arange(taps, dtype=torch.float64) + 0.5) / taps - 0.5
+    ds = 1.0 / (taps * samples)
+    first = float(reads[0]) - reach * lag
+    n = int(math.ceil((float(reads[-1]) - first) / ds))
+    t = float(reads[-1]) - ds * (torch.arange(n, dtype=torch.float64) + 0.5)  # newest first
+    age = reads.view(-1, 1) - t.view(1, -1)  # (taps, T)
+    w = torch.where(age >= 0, torch.exp(-age.clamp(min=0.0) / lag),
+                    torch.zeros_like(age)).sum(0)
+    return t.flip(0).float(), (w / w.sum()).flip(0).float()
 
 
 def sharpens(activity: Tensor, pos: Tensor) -> Tensor:
@@ -202,9 +243,25 @@ class MotionDeconv(nn.Module):
     def __init__(self, taps: int = 7, lam: float = 0.3, max_px: float = 30.0,
                  bins: int = 5, pool: int = 2, step: float = 0.25, pad: int = 16,
                  curved: bool = False, bin_reach_px: float = 40.0, lam_short: float = 0.1,
-                 short_px: float = 8.0):
+                 short_px: float = 8.0, lag: float = 0.0):
         super().__init__()
         self.taps = taps
+        # lag > 0: the frame comes from a first-order sensor (microbolometer) whose time
+        # constant is `lag` exposures: the blur is the lag's exponential tail along the path
+        # (before the exposure too) averaged over the readings, not the readings' average
+        # alone (lag_kernel). The kernel's times and weights depend on no input: kept as
+        # lists (made into tensors per call), not buffers, so that model files hold weights
+        # only and load into either setting
+        if lag < 0:
+            raise ValueError(f"lag must be >= 0, got {lag}")
+        self.lag = lag
+        if lag > 0:
+            t, wt = lag_kernel(taps, lag)
+        else:
+            t = (torch.arange(taps, dtype=torch.float32) + 0.5) / taps - 0.5
+            wt = torch.full((taps,), 1.0 / taps)
+        self.times: List[float] = t.tolist()
+        self.weights: List[float] = wt.tolist()
         # curved: the blur follows a quadratic path through each time bin's shift from the
         # middle bin (up to bin_reach_px), not one straight shift; any length is deconvolved
         # (fast motion is rarely straight), unless the straight search finds no motion
@@ -228,6 +285,14 @@ class MotionDeconv(nn.Module):
         # buffers, so that model files hold weights only
         self.reach = math.ceil(2.0 * max_px / pool)
         self.step = step
+
+    def kernel(self, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+        """The blur's copies: times (T,) in exposures from mid-exposure, weights (T,) summing
+        to 1, and which of them are from one time constant before the exposure on (T,)
+        bool: those set the margin kept from the border and the path's length (the older
+        ones weigh e^-1 and less)."""
+        t = torch.tensor(self.times, device=device)
+        return t, torch.tensor(self.weights, device=device), t >= -0.5 - self.lag
 
     @staticmethod
     def grid(ticks: Tensor) -> Tensor:
@@ -290,20 +355,22 @@ class MotionDeconv(nn.Module):
         fx = torch.fft.rfftfreq(wp, device=x.device).view(1, wp // 2 + 1)
         lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
         # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
+        times, weights, recent = self.kernel(x.device)
         if self.curved:
             shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
-            pos = quadratic_path(shifts * self.pool, self.taps)
-            extent = pos.abs().amax(1)  # (B, 2): how far the copies reach
+            pos = path_at(quadratic_coefficients(shifts * self.pool), times)
+            core = pos[:, recent]
+            extent = core.abs().amax(1)  # (B, 2): how far the copies reach
             along = quadratic_path(shifts, self.bins)  # the path at the bins (pooled px)
             move = ((d.abs().amax(1) > 0) & sharpens(act, along)).view(-1, 1, 1)
-            lam = self.path_lam(torch.linalg.vector_norm(pos[:, -1] - pos[:, 0], dim=1))
+            lam = self.path_lam(torch.linalg.vector_norm(core[:, -1] - core[:, 0], dim=1))
         else:
-            pos = straight_path(d, self.taps)
-            extent = d.abs() * 0.5
+            pos = times.view(1, -1, 1) * d.unsqueeze(1)
+            extent = torch.maximum(d.abs() * 0.5, pos[:, recent].abs().amax(1))
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
             lam = torch.full_like(d[:, 0], self.lam)
         reg = lam.view(-1, 1, 1) * lap
-        k = path_response(pos, hp, wp)
+        k = path_response(pos, hp, wp, weights)
         spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
         sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside

@@ -63,6 +63,11 @@ class EvifConfig:
     # with motion_taps: the blur along a quadratic path through the shifts of the exposure's
     # time bins (curved or accelerating motion) instead of one straight shift
     motion_curved: bool = False
+    # with motion_taps: the thermal camera's time constant over its exposure (a
+    # microbolometer of 10 ms read over 25 ms: 0.4); the blur is then the sensor's lag along
+    # the path as well as the exposure (motion.lag_kernel); 0: the paper's plain average.
+    # Owns no weights: a rig sets it when it exports its file (evif export --ir-lag-ms)
+    motion_lag: float = 0.0
     # the deblurring network's activation (layers.ACTIVATIONS): "lrelu" keeps a gradient on
     # units that ReLU has switched off for every input (the shipped rt2 network's decoder
     # died that way, cutting off its encoder and the cross-task enhancement)
@@ -145,6 +150,7 @@ class EvifPipeline(nn.Module):
         self.deblur = DeblurNet(cfg.in_ch, cfg.deblur_base, 2 * cfg.recon_base, cfg.enhance,
                                 conv_first=cfg.conv_first, shuffle=cfg.scale,
                                 motion_taps=cfg.motion_taps, motion_curved=cfg.motion_curved,
+                                motion_lag=cfg.motion_lag,
                                 act=cfg.deblur_act, enhance_level=cfg.enhance_level,
                                 c_dec=cfg.recon_base)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
@@ -262,6 +268,11 @@ def with_settings(model: EvifPipeline, cfg: EvifConfig, **changes
     if cfg.motion_curved and not cfg.motion_taps:
         raise ConfigError("--motion-curved needs the motion deconvolution (evif train "
                           "--motion-taps N)")
+    if cfg.motion_lag and not cfg.motion_taps:
+        raise ConfigError("a thermal lag (--ir-lag-ms) needs the motion deconvolution "
+                          "(evif train --motion-taps N)")
+    if cfg.motion_lag < 0:
+        raise ConfigError(f"the thermal lag must be >= 0, got {cfg.motion_lag}")
     if cfg.enhance_level != model.deblur.enhance_level:
         raise ConfigError("the enhancement's level has weights of its own: change it with "
                           "evif train --enhance-level")

@@ -44,6 +44,20 @@ class Result:
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 
 
+def lag_warnings(meta: dict, exposure_ns: int) -> list[str]:
+    """What a model file's thermal lag (``evif export --ir-lag-ms``) says about a rig of
+    this IR exposure: the lag is stored over the exposure it was exported for, so on
+    another exposure the deconvolution models the wrong blur."""
+    lag_ms, exp_ms = meta.get("ir_lag_ms"), meta.get("ir_exposure_ms")
+    if not isinstance(lag_ms, (int, float)) or not isinstance(exp_ms, (int, float)):
+        return []
+    rig_ms = exposure_ns / 1e6
+    if abs(rig_ms - exp_ms) <= 0.02 * exp_ms:
+        return []
+    return [f"the model's thermal lag ({lag_ms:g} ms) was set for {exp_ms:g} ms IR exposures, "
+            f"the rig's is {rig_ms:g} ms: export it again with --ir-exposure-ms {rig_ms:g}"]
+
+
 class EvifRunner:
     """Holds the model, the calibration and the recurrent state.
 
@@ -71,6 +85,7 @@ class EvifRunner:
         # with image feedback take every event since the previous window
         self.recon_span_ns = int(self.meta.get("recon_span_ns", 0) or 0)
         self.calib = calib
+        self.warnings = lag_warnings(self.meta, calib.ir_exposure_ns)
         w, h = calib.davis_size
         self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window
         self.state: list = []

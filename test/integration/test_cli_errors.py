@@ -272,6 +272,13 @@ def test_export_options_that_do_not_apply(tmp_path):
     res = run(["export", "--model", shipped, "--out", out, "--motion-curved"])
     assert_one_line(res, "--motion-curved", "--checkpoint")
     assert not out.exists()
+    for bad in ("-3", "x"):  # a thermal time constant is a duration
+        res = run(["export", "--model", shipped, "--out", out, "--ir-lag-ms", bad])
+        assert res.returncode == 2 and "--ir-lag-ms" in res.stderr
+    res = run(["export", "--model", shipped, "--out", out, "--ir-lag-ms", "10",
+               "--ir-exposure-ms", "0"])
+    assert res.returncode == 2 and "--ir-exposure-ms" in res.stderr
+    assert not out.exists()
 
 
 def test_curved_motion_without_the_deconvolution(tmp_path):

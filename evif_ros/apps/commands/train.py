@@ -55,6 +55,7 @@ def _train(args: argparse.Namespace) -> None:
                            workers=args.workers, time_limit_min=args.time_limit,
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
                            motion_taps=args.motion_taps, motion_curved=args.motion_curved,
+                           motion_lag=_lag(args),
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
                            freeze_recon=args.freeze_recon),
                  progress=not args.quiet)
@@ -72,18 +73,43 @@ def _train_frame_deblur(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _lag(args: argparse.Namespace) -> float | None:
+    """``--ir-lag-ms`` over ``--ir-exposure-ms``: EvifConfig.motion_lag (None: not given)."""
+    if args.ir_lag_ms is None:
+        return None
+    return args.ir_lag_ms / args.ir_exposure_ms
+
+
 def _export(args: argparse.Namespace) -> None:
     from evif_ros.learning.export import export, rescript
 
+    settings: dict = {}
+    meta: dict = {}
+    if args.motion_curved:
+        settings["motion_curved"] = True
+    if args.ir_lag_ms is not None:
+        settings["motion_lag"] = _lag(args)
+        # the lag is relative to the exposure: the runtime warns on a rig with another one
+        meta = {"ir_lag_ms": args.ir_lag_ms, "ir_exposure_ms": args.ir_exposure_ms}
     if args.checkpoint:
-        info = export(Path(args.checkpoint), Path(args.out), motion_curved=args.motion_curved)
+        info = export(Path(args.checkpoint), Path(args.out), meta, **settings)
     elif args.motion_curved:
         raise ConfigError("--motion-curved needs --checkpoint (a file keeps its own setting)")
     else:
-        info = rescript(Path(args.model), Path(args.out))
+        info = rescript(Path(args.model), Path(args.out), meta, **settings)
     print(f"wrote {args.out}: {info['parameters']} parameters, {info['bytes'] / 1e6:.1f} MB; "
           f"scripted vs eager max |diff| {info['max_diff']:.2e}"
           + (f"; against {args.model} {info['max_diff_old']:.2e}" if args.model else ""))
+
+
+def _add_lag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ir-lag-ms", type=NONNEGATIVE, default=None, metavar="MS",
+                   help="the thermal camera's time constant (uncooled microbolometers: 8-12 "
+                        "ms; 0: none, the paper's blur): with the motion deconvolution, the "
+                        f"blur is that lag along the path as well as the exposure ({what})")
+    p.add_argument("--ir-exposure-ms", type=POSITIVE, default=25.0, metavar="MS",
+                   help="the IR exposure the lag is relative to (the rig's ir_exposure; "
+                        "default 25)")
 
 
 def register(sub) -> None:
@@ -139,6 +165,7 @@ def register(sub) -> None:
                    help="the deblurring network's activation from this run on, same weights "
                         "(lrelu revives units ReLU has switched off; default: the size's or "
                         "the --init checkpoint's)")
+    _add_lag(p, "default: the --init checkpoint's")
     p.add_argument("--enhance-level", type=int, choices=(1, 2), default=None,
                    help="the deblurring network level the cross-task enhancement acts at "
                         "from this run on (2: the paper's; 1: the finest, with the "
@@ -169,4 +196,6 @@ def register(sub) -> None:
                    help="with --checkpoint of a model with the motion deconvolution "
                         "(--motion-taps): deconvolve along a quadratic path through the "
                         "time bins' shifts instead of one straight shift (no weights change)")
+    _add_lag(p, "no weights change: a microbolometer rig exports its own file with "
+                "--model models/evif_rt.ts")
     p.set_defaults(func=_export)

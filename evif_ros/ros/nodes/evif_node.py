@@ -105,6 +105,8 @@ class EvifNode(Node):
             os, "sched_getaffinity") else []))
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}, "
                                f"{torch.get_num_threads()} threads, cores {cores}")
+        for text in self.runner.warnings:
+            self.get_logger().warning(text)
         prebin = declare(self, "prebin", True, "Bin each exposure's events into its voxel "
                          "grids as the packets arrive, so that only the last packet is left "
                          "when the exposure closes")
