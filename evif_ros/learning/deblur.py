@@ -90,7 +90,7 @@ class DeblurNet(nn.Module):
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
                  shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
-                 motion_lag: float = 0.0,
+                 motion_lag: float = 0.0, motion_gate: bool = True,
                  act: str = "relu", enhance_level: int = 2, c_dec: int = 32):
         super().__init__()
         if enhance_level not in (1, 2):
@@ -98,6 +98,9 @@ class DeblurNet(nn.Module):
         # motion_taps > 0: the frame is first deconvolved with the exposure's global motion
         # (MotionDeconv, no weights) near events; the network refines that frame
         self.use_motion = motion_taps > 0
+        # motion_gate: the deconvolved frame only near events (else wherever MotionDeconv
+        # keeps it: the whole frame moved, so the whole frame is blurred)
+        self.motion_gate = motion_gate
         self.motion = MotionDeconv(max(motion_taps, 1), curved=motion_curved, lag=motion_lag)
         c1, c2 = base, base * 2
         # shuffle s > 1: both branches run at 1/s resolution on s x s pixel blocks stacked
@@ -141,7 +144,8 @@ class DeblurNet(nn.Module):
                 ) -> Tuple[Tensor, Tensor]:
         gate = event_gate(voxel)
         if self.use_motion:
-            ir = ir + gate * (self.motion(ir, voxel)[0] - ir)
+            sharp = self.motion(ir, voxel)[0]
+            ir = ir + gate * (sharp - ir) if self.motion_gate else sharp
         i1 = self.img_head(to_blocks(ir, self.shuffle))
         e1 = self.ev_head(to_blocks(voxel, self.shuffle))
         if self.enhance and self.enhance_level == 1 and len(rec_feats) > 0:

@@ -77,6 +77,9 @@ class TrainArgs:
     # the thermal camera's time constant over its exposure from this run on (EvifConfig.
     # motion_lag); None keeps the --init checkpoint's setting
     motion_lag: float | None = None
+    # True: the deconvolved frame everywhere it is kept, not only near events (EvifConfig.
+    # motion_gate False) from this run on; False keeps the --init checkpoint's setting
+    motion_everywhere: bool = False
     # the deblurring network's activation from this run on (EvifConfig.deblur_act, same
     # weights); None keeps the size's or the --init checkpoint's
     deblur_act: str | None = None
@@ -308,6 +311,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         changes["motion_taps"] = args.motion_taps
     if args.motion_curved and not cfg.motion_curved:
         changes["motion_curved"] = True
+    if args.motion_everywhere and cfg.motion_gate:
+        changes["motion_gate"] = False
     if args.motion_lag is not None and args.motion_lag != cfg.motion_lag:
         changes["motion_lag"] = args.motion_lag
     if args.deblur_act is not None and args.deblur_act != cfg.deblur_act:

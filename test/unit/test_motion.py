@@ -227,3 +227,31 @@ def test_shifted_sum_is_the_sum_of_the_maps_moved_by_hand():
                     by_hand[i] += weight * maps[i, k][(y0 + dy) % 10, (x0 + dx) % 12]
     mine = shifted_sum(torch.from_numpy(maps), torch.from_numpy(pos)).numpy()
     np.testing.assert_allclose(mine, by_hand, atol=1e-12)
+
+
+def test_the_deblurring_network_takes_the_deconvolved_frame_near_events_or_everywhere():
+    """Events only on the left half of a frame blurred as a whole: with the gate (the
+    trained default) the right half stays blurry, without it the deconvolution's frame is
+    taken wherever the deconvolution keeps it; the network's residual is zeroed so that
+    what comes out is what it was given."""
+    from evif_ros.learning.deblur import DeblurNet
+
+    img = _texture(15)
+    d = (10, -20)  # the network's voxel has 5 bins: 5 copies 2 and 4 px apart
+    copies = _copies(img, d, 5)
+    blurry = torch.from_numpy(np.mean(copies, axis=0).astype(np.float32))[None, None]
+    act = np.stack([np.hypot(*np.gradient(c)) * 20 for c in copies]).astype(np.float32)
+    ev = torch.from_numpy(np.concatenate([act, act]))[None]
+    ev[..., W // 2:] = 0.0
+    expected, _ = MotionDeconv(5)(blurry, ev)
+    right = (slice(None), slice(None), slice(16, -16), slice(W // 2 + 8, -16))
+    for gate in (True, False):
+        net = DeblurNet(10, 8, 16, enhance=False, motion_taps=5, motion_gate=gate).eval()
+        torch.nn.init.zeros_(net.out.weight)
+        with torch.no_grad():
+            out, _ = net(blurry, ev, [])
+        if gate:
+            assert torch.equal(out[right], blurry[right])
+        else:
+            assert torch.equal(out, expected)
+            assert (out[right] - blurry[right]).abs().max() > 0.01

@@ -152,6 +152,8 @@ def test_a_rig_exports_the_shipped_weights_with_its_lag(tmp_path):
     save(EvifPipeline(lite), lite, tmp_path / "lite.ts")
     with pytest.raises(ConfigError, match="lite.ts: .*--motion-taps"):
         rescript(tmp_path / "lite.ts", tmp_path / "x.ts", motion_lag=0.4)
+    with pytest.raises(ConfigError, match="lite.ts: --motion-everywhere needs"):
+        rescript(tmp_path / "lite.ts", tmp_path / "x.ts", motion_gate=False)
     assert not (tmp_path / "x.ts").exists()
 
 

@@ -55,7 +55,7 @@ def _train(args: argparse.Namespace) -> None:
                            workers=args.workers, time_limit_min=args.time_limit,
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
                            motion_taps=args.motion_taps, motion_curved=args.motion_curved,
-                           motion_lag=_lag(args),
+                           motion_lag=_lag(args), motion_everywhere=args.motion_everywhere,
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
                            freeze_recon=args.freeze_recon),
                  progress=not args.quiet)
@@ -87,6 +87,8 @@ def _export(args: argparse.Namespace) -> None:
     meta: dict = {}
     if args.motion_curved:
         settings["motion_curved"] = True
+    if args.motion_everywhere:
+        settings["motion_gate"] = False
     if args.ir_lag_ms is not None:
         settings["motion_lag"] = _lag(args)
         # the lag is relative to the exposure: the runtime warns on a rig with another one
@@ -103,6 +105,11 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _add_lag(p: argparse.ArgumentParser, what: str) -> None:
+    """The motion deconvolution's settings that own no weights and a file may change."""
+    p.add_argument("--motion-everywhere", action="store_true",
+                   help="with the motion deconvolution: keep the deconvolved frame wherever "
+                        "the deconvolution does (the whole frame moved), not only near the "
+                        f"exposure's events ({what})")
     p.add_argument("--ir-lag-ms", type=NONNEGATIVE, default=None, metavar="MS",
                    help="the thermal camera's time constant (uncooled microbolometers: 8-12 "
                         "ms; 0: none, the paper's blur): with the motion deconvolution, the "
