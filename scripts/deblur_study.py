@@ -4,7 +4,8 @@ frames; writes OUT/<design>.json (resumable: finished designs are kept), OUT/tab
 OUT/curves.png.
 
 Usage: python scripts/deblur_study.py [--data data/mix3seq] [--out DIR] [--minutes 8]
-       [--designs events-h8,frame-16,...] [--val-every 5]
+       [--designs events-h8,frame-16,...] [--val-every 5] [--device cuda]
+(on a GPU give --out a directory of its own: the curves' time axis is that device's)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> int:
     ap.add_argument("--val-every", type=int, default=5,
                     help="every Nth sample of the RoadScene test split validates")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU's time axis)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     names = a.designs.split(",")
@@ -50,7 +52,8 @@ def main() -> int:
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}", flush=True)
         results.append(run_design(DESIGNS[name], data, val, a.out, a.weights, a.minutes,
-                                  progress=lambda m: print("  " + m, flush=True)))
+                                  progress=lambda m: print("  " + m, flush=True),
+                                  device=a.device))
         (a.out / "table.md").write_text(table(results) + "\n")
         plot(results, a.out / "curves.png")
     print(table(results))

@@ -93,11 +93,11 @@ class Validation:
         return float(np.mean([it[5] for it in self.items]))
 
     @torch.no_grad()
-    def __call__(self, net: torch.nn.Module, design: Design) -> float:
+    def __call__(self, net: torch.nn.Module, design: Design, device: str = "cpu") -> float:
         net.eval()
         scores = []
         for x, v, ref, h, w, _ in self.items:
-            out = forward(net, design, x, v)[0, 0, :h, :w].numpy()
+            out = forward(net, design, x.to(device), v.to(device))[0, 0, :h, :w].cpu().numpy()
             scores.append(psnr(to8(np.clip(out, 0, 1)), ref))
         net.train()
         return float(np.mean(scores))
@@ -105,41 +105,47 @@ class Validation:
 
 def run_design(design: Design, data: ShardData, val: Validation, out: Path,
                weights: Path, budget_min: float, points: int = 6, batch: int = 8, crop: int = 96,
-               lr: float = 4e-4, seed: int = 0, progress=print) -> dict:
-    """Train ``design`` for ``budget_min`` minutes of training time, scoring it ``points``
-    times; the curve goes to ``out/<name>.json`` (a finished design is not run again), the
-    trained network to ``weights/<name>.ts`` (not beside the committed curves)."""
+               lr: float = 4e-4, seed: int = 0, progress=print, device: str = "cpu") -> dict:
+    """Train ``design`` for ``budget_min`` minutes of training time on ``device``, scoring
+    it ``points`` times; the curve goes to ``out/<name>.json`` (a finished design is not run
+    again), the trained network to ``weights/<name>.ts`` (not beside the committed curves)."""
     path = out / f"{design.name}.json"
     if path.exists():
         return json.loads(path.read_text())
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = design.build()
+    net = design.build().to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr)
     marks = [budget_min * 60 * (i + 1) / points for i in range(points)]
-    curve = [{"train_s": 0.0, "iters": 0, "psnr": val(net, design)}]
+    curve = [{"train_s": 0.0, "iters": 0, "psnr": val(net, design, device)}]
+    # a GPU runs asynchronously: a step's time is known once it has finished
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     trained, it = 0.0, 0
     for mark in marks:
         while trained < mark:
             t0 = time.perf_counter()
-            b = data.batch(rng, batch, crop, 1)
+            b = data.batch(rng, batch, crop, 1).to(torch.device(device))
             ir_n, sharp_n = b.ir_normalized()
             loss = psnr_loss(forward(net, design, ir_n, b.exp_vox), sharp_n)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
+            sync()
             trained += time.perf_counter() - t0
             it += 1
-        curve.append({"train_s": round(trained, 1), "iters": it, "psnr": val(net, design)})
+        curve.append({"train_s": round(trained, 1), "iters": it,
+                      "psnr": val(net, design, device)})
         progress(f"{design.name}: {trained / 60:.1f} of {budget_min:.0f} min, {it} it, "
                  f"{(it / trained):.2f} it/s, val {curve[-1]['psnr']:.2f} dB")
     result = {"design": asdict(design), "params": n_params(net), "curve": curve,
               "blurry_psnr": val.blurry_psnr(), "budget_min": budget_min,
-              "batch": batch, "crop": crop, "lr": lr, "threads": torch.get_num_threads()}
+              "batch": batch, "crop": crop, "lr": lr, "threads": torch.get_num_threads(),
+              "device": device}
+    out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     weights.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(net), str(weights / f"{design.name}.ts"))
+    torch.jit.save(torch.jit.script(net.cpu()), str(weights / f"{design.name}.ts"))
     return result
 
 
