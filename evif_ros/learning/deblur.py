@@ -18,12 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evif_ros.learning.layers import (
+    BlockConv,
     ChannelAttention,
     ConvGRU,
     ResidualBlock,
     conv,
     from_blocks,
-    to_blocks,
     up2x,
 )
 from evif_ros.learning.motion import MotionDeconv
@@ -108,8 +108,8 @@ class DeblurNet(nn.Module):
         self.shuffle = shuffle
         s2 = shuffle * shuffle
         self.conv_first = conv_first  # decoders convolve before upsampling
-        self.img_head = conv(s2, c1, 3, act=act)
-        self.ev_head = conv(in_ch * s2, c1, 3, act=act)
+        self.img_head = BlockConv(1, c1, 3, shuffle, act=act)
+        self.ev_head = BlockConv(in_ch, c1, 3, shuffle, act=act)
         self.img_down = conv(c1, c2, 3, 2, act=act)
         self.ev_down = conv(c1, c2, 3, 2, act=act)
         self.fuse1 = ChannelAttention(c1, c1)
@@ -146,8 +146,8 @@ class DeblurNet(nn.Module):
         if self.use_motion:
             sharp = self.motion(ir, voxel)[0]
             ir = ir + gate * (sharp - ir) if self.motion_gate else sharp
-        i1 = self.img_head(to_blocks(ir, self.shuffle))
-        e1 = self.ev_head(to_blocks(voxel, self.shuffle))
+        i1 = self.img_head(ir)
+        e1 = self.ev_head(voxel)
         if self.enhance and self.enhance_level == 1 and len(rec_feats) > 0:
             e1 = self.cte(e1, rec_feats)
         i1 = i1 + self.fuse1(i1, e1) + self.mix1(torch.cat([i1, e1], 1))

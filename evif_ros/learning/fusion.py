@@ -14,7 +14,7 @@ from typing import Dict, Tuple
 import torch
 from torch import Tensor, nn
 
-from evif_ros.learning.layers import TransformerBlock, conv, from_blocks, to_blocks
+from evif_ros.learning.layers import BlockConv, TransformerBlock, conv, from_blocks
 
 
 class VariationalEmbedding(nn.Module):
@@ -48,8 +48,8 @@ class FusionNet(nn.Module):
         # decoder features come at that resolution), output through a pixel shuffle
         self.shuffle = shuffle
         s2 = shuffle * shuffle
-        self.img_vis = conv(s2, base, 3)
-        self.img_ir = conv(s2, base, 3)
+        self.img_vis = BlockConv(1, base, 3, shuffle)
+        self.img_ir = BlockConv(1, base, 3, shuffle)
         # mix_kernel 1: the projections and the merge only mix channels (the image
         # convolutions and the transformers see the neighbourhood)
         self.proj_vis = conv(base + c_dec_vis, base, mix_kernel)
@@ -67,7 +67,6 @@ class FusionNet(nn.Module):
 
     def forward(self, vis: Tensor, ir: Tensor, dec_vis: Tensor, dec_ir: Tensor
                 ) -> Tuple[Tensor, Dict[str, Tensor]]:
-        vis, ir = to_blocks(vis, self.shuffle), to_blocks(ir, self.shuffle)
         f_vis = self.proj_vis(torch.cat([self.img_vis(vis), dec_vis], 1))
         f_ir = self.proj_ir(torch.cat([self.img_ir(ir), dec_ir], 1))
         fv, fi = self.filter_vis(f_vis), self.filter_ir(f_ir)

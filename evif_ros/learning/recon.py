@@ -31,12 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evif_ros.learning.layers import (
+    BlockConv,
     ConvLSTM,
     ResidualBlock,
     conv,
     from_blocks,
     pointwise,
-    to_blocks,
     up2x,
 )
 
@@ -78,12 +78,11 @@ class ReconNet(nn.Module):
         # shuffle s > 1: the network runs at 1/s resolution on the input's s x s pixel
         # blocks stacked as channels, and predicts each block's s x s pixels (ESPCN)
         self.shuffle = shuffle
-        in_ch *= shuffle * shuffle
         if recurrent not in ("all", "bottleneck"):
             raise ValueError(f"recurrent must be 'all' or 'bottleneck', got {recurrent!r}")
         self.base, self.n_enc = base, encoders
         self.conv_first = conv_first  # decoders convolve before upsampling
-        self.head = conv(in_ch, base, kernel)
+        self.head = BlockConv(in_ch, base, kernel, shuffle)
         chans = [base * 2 ** (i + 1) for i in range(encoders)]
         cins = [base] + chans[:-1]
         self.enc = nn.ModuleList([conv(ci, co, kernel, 2) for ci, co in zip(cins, chans)])
@@ -123,7 +122,6 @@ class ReconNet(nn.Module):
         events = voxel
         if self.feedback:
             voxel = torch.cat([voxel, prev], 1)
-        voxel = to_blocks(voxel, self.shuffle)
         x = self.head(voxel)
         skips = [x]
         new_state: List[Tensor] = []

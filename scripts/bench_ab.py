@@ -1,0 +1,66 @@
+"""Two model files timed against each other, call by call in one process (A B, B A, A B,
+...), on the same random 346x260 window with each one's state carried: on a shared machine
+whose speed drifts by 10-30 % from minute to minute, the ratio of their p50s is what a code
+change did, where separate `bench_inference.py` runs mostly show the drift.
+
+Usage: python scripts/bench_ab.py A.ts B.ts [--threads 2] [--calls 80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evif_ros.errors import EvifError
+from evif_ros.runtime.model_file import load_exported
+
+WARMUP = 10  # TorchScript's profiling executor optimises the graph on the first calls
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a", type=Path)
+    ap.add_argument("b", type=Path)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calls", type=int, default=80, help="calls of each file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        loaded = [load_exported(p) for p in (args.a, args.b)]
+    except EvifError as exc:
+        print(f"bench_ab: {exc}", file=sys.stderr)
+        return 2
+    ks = {int(meta["config"]["sub_windows"]) for _, meta in loaded}
+    if len(ks) != 1:
+        print(f"bench_ab: the files take different K ({sorted(ks)})", file=sys.stderr)
+        return 2
+    k = ks.pop()
+    models = [m.to(memory_format=torch.channels_last) for m, _ in loaded]  # as the runner
+    g = torch.Generator().manual_seed(0)
+    ir = 7000 + 2000 * torch.rand(1, 1, 260, 346, generator=g)
+    ev = torch.poisson(torch.full((1, 10, 260, 346), 0.3), generator=g).contiguous(
+        memory_format=torch.channels_last)
+    sub = torch.poisson(torch.full((1, k, 10, 260, 346), 0.2), generator=g)
+    times: list[list[float]] = [[], []]
+    states: list[list] = [[], []]
+    with torch.no_grad():
+        for i in range(args.calls + WARMUP):
+            for j in (0, 1) if i % 2 == 0 else (1, 0):
+                t0 = time.perf_counter()
+                states[j] = models[j](ir, ev, sub, states[j])[3]
+                if i >= WARMUP:
+                    times[j].append((time.perf_counter() - t0) * 1e3)
+    for path, t in zip((args.a, args.b), times):
+        print(f"{path}: p50 {np.median(t):.1f} ms, p95 {np.percentile(t, 95):.1f} ms")
+    print(f"A / B (p50): {np.median(times[0]) / np.median(times[1]):.3f} "
+          f"({args.threads} threads, {args.calls} calls each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
