@@ -66,11 +66,11 @@ def sample_circular(maps: Tensor, y: Tensor, x: Tensor) -> Tensor:
     return out
 
 
-def straight_path(d: Tensor, taps: int) -> Tensor:
-    """(B, 2) displacements over the exposure (dy, dx; px) -> (B, taps, 2) positions of
-    ``taps`` equally spaced copies, ``(i - (taps-1)/2) / taps * d``, symmetric about 0."""
-    ti = (torch.arange(taps, device=d.device, dtype=d.dtype) - (taps - 1) / 2) / taps
-    return ti.view(1, taps, 1) * d.unsqueeze(1)
+def straight_path(d: Tensor, times: Tensor) -> Tensor:
+    """(B, 2) displacements over the exposure (dy, dx; px) and times (T,) in exposures from
+    mid-exposure -> (B, T, 2) positions ``t * d`` (``MotionDeconv.kernel``'s times: for the
+    paper's blur the centres of T equal slices, symmetric about 0)."""
+    return times.to(d.dtype).view(1, -1, 1) * d.unsqueeze(1)
 
 
 def path_response(pos: Tensor, h: int, w: int, weights: Optional[Tensor] = None) -> Tensor:
@@ -139,10 +139,9 @@ def path_at(coef: Tensor, t: Tensor) -> Tensor:
     positions; before the exposure's start (t < -0.5, where a lagging sensor still sees
     the scene) the path goes on straight with its velocity at the start: the quadratic's
     curvature is fitted inside the exposure only and would run away outside it."""
-    start = torch.full_like(t, -0.5)
     inside = torch.clamp(t, min=-0.5)
     pos = torch.matmul(torch.stack([inside, inside * inside], 1), coef)
-    velocity = coef[:, 0:1] + 2.0 * start[0] * coef[:, 1:2]  # (B, 1, 2)
+    velocity = coef[:, 0:1] - coef[:, 1:2]  # (B, 1, 2): p'(-0.5) = v - a
     before = (t - inside).view(1, -1, 1)  # <= 0: how far before the start
     return pos + before * velocity
 
@@ -365,7 +364,7 @@ class MotionDeconv(nn.Module):
             move = ((d.abs().amax(1) > 0) & sharpens(act, along)).view(-1, 1, 1)
             lam = self.path_lam(torch.linalg.vector_norm(core[:, -1] - core[:, 0], dim=1))
         else:
-            pos = times.view(1, -1, 1) * d.unsqueeze(1)
+            pos = straight_path(d, times)
             extent = torch.maximum(d.abs() * 0.5, pos[:, recent].abs().amax(1))
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
             lam = torch.full_like(d[:, 0], self.lam)
