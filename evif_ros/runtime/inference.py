@@ -49,7 +49,8 @@ def lag_warnings(meta: dict, exposure_ns: int) -> list[str]:
     this IR exposure: the lag is stored over the exposure it was exported for, so on
     another exposure the deconvolution models the wrong blur."""
     lag_ms, exp_ms = meta.get("ir_lag_ms"), meta.get("ir_exposure_ms")
-    if not isinstance(lag_ms, (int, float)) or not isinstance(exp_ms, (int, float)):
+    if not isinstance(lag_ms, (int, float)) or not isinstance(exp_ms, (int, float)) \
+            or lag_ms <= 0:  # no lag: the blur model does not depend on the exposure
         return []
     rig_ms = exposure_ns / 1e6
     if abs(rig_ms - exp_ms) <= 0.02 * exp_ms:

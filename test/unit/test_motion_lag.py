@@ -162,5 +162,6 @@ def test_the_runtime_warns_when_the_rigs_exposure_is_not_the_lags():
 
     meta = {"ir_lag_ms": 10.0, "ir_exposure_ms": 25.0}
     assert lag_warnings(meta, 25_000_000) == [] and lag_warnings({}, 5_000_000) == []
+    assert lag_warnings({"ir_lag_ms": 0.0, "ir_exposure_ms": 25.0}, 40_000_000) == []
     (text,) = lag_warnings(meta, 40_000_000)
     assert "10 ms" in text and "25 ms" in text and "--ir-exposure-ms 40" in text

@@ -104,7 +104,7 @@ def _export(args: argparse.Namespace) -> None:
           + (f"; against {args.model} {info['max_diff_old']:.2e}" if args.model else ""))
 
 
-def _add_lag(p: argparse.ArgumentParser, what: str) -> None:
+def _add_deconv_settings(p: argparse.ArgumentParser, what: str) -> None:
     """The motion deconvolution's settings that own no weights and a file may change."""
     p.add_argument("--motion-everywhere", action="store_true",
                    help="with the motion deconvolution: keep the deconvolved frame wherever "
@@ -172,7 +172,7 @@ def register(sub) -> None:
                    help="the deblurring network's activation from this run on, same weights "
                         "(lrelu revives units ReLU has switched off; default: the size's or "
                         "the --init checkpoint's)")
-    _add_lag(p, "default: the --init checkpoint's")
+    _add_deconv_settings(p, "default: the --init checkpoint's")
     p.add_argument("--enhance-level", type=int, choices=(1, 2), default=None,
                    help="the deblurring network level the cross-task enhancement acts at "
                         "from this run on (2: the paper's; 1: the finest, with the "
@@ -203,6 +203,6 @@ def register(sub) -> None:
                    help="with --checkpoint of a model with the motion deconvolution "
                         "(--motion-taps): deconvolve along a quadratic path through the "
                         "time bins' shifts instead of one straight shift (no weights change)")
-    _add_lag(p, "no weights change: a microbolometer rig exports its own file with "
-                "--model models/evif_rt.ts")
+    _add_deconv_settings(p, "no weights change: a microbolometer rig exports its own file "
+                            "with --model models/evif_rt.ts")
     p.set_defaults(func=_export)
