@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from evif_ros.errors import EvifError
+from evif_ros.learning.export import example_inputs
+from evif_ros.learning.pipeline import EvifConfig
 from evif_ros.runtime.model_file import load_exported
 
 WARMUP = 10  # TorchScript's profiling executor optimises the graph on the first calls
@@ -39,13 +41,9 @@ def main() -> int:
     if len(ks) != 1:
         print(f"bench_ab: the files take different K ({sorted(ks)})", file=sys.stderr)
         return 2
-    k = ks.pop()
     models = [m.to(memory_format=torch.channels_last) for m, _ in loaded]  # as the runner
-    g = torch.Generator().manual_seed(0)
-    ir = 7000 + 2000 * torch.rand(1, 1, 260, 346, generator=g)
-    ev = torch.poisson(torch.full((1, 10, 260, 346), 0.3), generator=g).contiguous(
-        memory_format=torch.channels_last)
-    sub = torch.poisson(torch.full((1, k, 10, 260, 346), 0.2), generator=g)
+    ir, ev, sub = example_inputs(EvifConfig(**loaded[0][1]["config"]), h=260, w=346)
+    ev = ev.contiguous(memory_format=torch.channels_last)
     times: list[list[float]] = [[], []]
     states: list[list] = [[], []]
     with torch.no_grad():

@@ -26,6 +26,16 @@ def tiny_config():
 
 
 @pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A simulated dataset of 6 training and 2 test samples (`evif dataset`'s writer)."""
+    from evif_ros.sim.dataset import write_dataset
+    d = tmp_path_factory.mktemp("ds")
+    write_dataset(d, "train", 6, seed=3, shard_size=6, workers=1, progress=False)
+    write_dataset(d, "test", 2, seed=4, shard_size=2, workers=1, progress=False)
+    return d
+
+
+@pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """An untrained tiny EVIF model exported with `evif export`'s writer."""
     import torch

@@ -365,7 +365,7 @@ class MotionDeconv(nn.Module):
             lam = self.path_lam(torch.linalg.vector_norm(core[:, -1] - core[:, 0], dim=1))
         else:
             pos = straight_path(d, times)
-            extent = torch.maximum(d.abs() * 0.5, pos[:, recent].abs().amax(1))
+            extent = d.abs() * (0.5 + self.lag)  # the recent copies reach back to t = -0.5 - lag
             move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
             lam = torch.full_like(d[:, 0], self.lam)
         reg = lam.view(-1, 1, 1) * lap

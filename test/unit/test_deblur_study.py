@@ -12,19 +12,11 @@ from evif_ros.evaluation.benchmark import stretch, to8
 from evif_ros.evaluation.deblur_study import DESIGNS, Validation, run_design, table
 from evif_ros.evaluation.metrics import psnr
 from evif_ros.learning.data import ShardData, ir_range
-from evif_ros.sim.dataset import iter_samples, write_dataset
+from evif_ros.sim.dataset import iter_samples
 
 
-@pytest.fixture(scope="module")
-def study_data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("study")
-    write_dataset(d, "train", 3, seed=5, shard_size=3, workers=1, progress=False)
-    write_dataset(d, "test", 2, seed=6, shard_size=2, workers=1, progress=False)
-    return d
-
-
-def test_a_design_trains_for_its_budget_and_is_kept(study_data, tmp_path):
-    samples = list(iter_samples(study_data, "test"))
+def test_a_design_trains_for_its_budget_and_is_kept(tiny_data, tmp_path):
+    samples = list(iter_samples(tiny_data, "test"))
     val = Validation(samples)
     # the blurry frame's score, by hand: the frame stretched by its own range
     s = samples[0]
@@ -33,7 +25,7 @@ def test_a_design_trains_for_its_budget_and_is_kept(study_data, tmp_path):
                    to8(stretch(s["ir_sharp"], lo, scale)))
     assert val.items[0][5] == pytest.approx(by_hand)
     design = DESIGNS["events-h8"]
-    res = run_design(design, ShardData(study_data, "train"), val, tmp_path / "out",
+    res = run_design(design, ShardData(tiny_data, "train"), val, tmp_path / "out",
                      tmp_path / "w", budget_min=0.02, points=2, batch=2, crop=32,
                      progress=lambda m: None)
     curve = res["curve"]
@@ -48,7 +40,7 @@ def test_a_design_trains_for_its_budget_and_is_kept(study_data, tmp_path):
     stored = json.loads((tmp_path / "out" / "events-h8.json").read_text())
     stored["curve"][-1]["psnr"] = 99.0
     (tmp_path / "out" / "events-h8.json").write_text(json.dumps(stored))
-    again = run_design(design, ShardData(study_data, "train"), val, tmp_path / "out",
+    again = run_design(design, ShardData(tiny_data, "train"), val, tmp_path / "out",
                        tmp_path / "w", budget_min=0.02, progress=lambda m: None)
     assert again["curve"][-1]["psnr"] == 99.0
 

@@ -101,15 +101,6 @@ def test_ssim_identity_and_ordering():
     assert float(ssim(x, x + 0.05 * torch.randn_like(x))) > float(ssim(x, torch.rand_like(x)))
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from evif_ros.sim.dataset import write_dataset
-    d = tmp_path_factory.mktemp("ds")
-    write_dataset(d, "train", 6, seed=3, shard_size=6, workers=1, progress=False)
-    write_dataset(d, "test", 2, seed=4, shard_size=2, workers=1, progress=False)
-    return d
-
-
 def test_sequence_batches_train_through_the_carried_state(tmp_path):
     """With earlier frames in the sample the reconstruction state is carried into the
     supervised exposure: its loss depends on the earlier frames' events and its gradient
