@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from evif_ros.evaluation.benchmark import to8
-from evif_ros.evaluation.deblur_study import Validation
+from evif_ros.evaluation.deblur_study import Validation, scenario_table
 from evif_ros.evaluation.metrics import psnr
 from evif_ros.learning.deblur import event_gate
 from evif_ros.learning.motion import MotionDeconv
@@ -88,15 +88,8 @@ def main() -> int:
                         psnr(to8(np.clip(y[0, 0, :h, :w].numpy(), 0, 1)), ref))
             if (i + 1) % 50 == 0:
                 print(f"{i + 1} samples, {(i + 1) / (time.time() - t0):.1f}/s", file=sys.stderr)
-    names = sorted(set(scenarios))
-    sc = np.array(scenarios)
     print(f"{a.data} ({a.split}), {len(scenarios)} samples\n")
-    print("| deconvolution | IR PSNR (dB) | " + " | ".join(names) + " |")
-    print("|---|---|" + "---|" * len(names))
-    for name, vals in scores.items():
-        v = np.array(vals)
-        print(f"| {name} | {v.mean():.2f} | "
-              + " | ".join(f"{v[sc == n].mean():.2f}" for n in names) + " |")
+    print(scenario_table(scores, scenarios, "deconvolution"))
     return 0
 
 

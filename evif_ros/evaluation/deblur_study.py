@@ -165,6 +165,20 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def scenario_table(scores: dict[str, list[float]], scenarios: list[str], what: str) -> str:
+    """Markdown: one row per method of ``scores`` (IR PSNR per sample, in the order of
+    ``scenarios``, each sample's scenario), its mean over all samples and per scenario."""
+    names = sorted(set(scenarios))
+    sc = np.array(scenarios)
+    rows = [f"| {what} | IR PSNR (dB) | " + " | ".join(names) + " |",
+            "|---|---|" + "---|" * len(names)]
+    for name, vals in scores.items():
+        v = np.array(vals)
+        rows.append(f"| {name} | {v.mean():.2f} | "
+                    + " | ".join(f"{v[sc == n].mean():.2f}" for n in names) + " |")
+    return "\n".join(rows)
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")

@@ -341,37 +341,59 @@ class MotionDeconv(nn.Module):
         ``lam_short`` up to ``short_px``, then in proportion to the length, at most ``lam``."""
         return torch.clamp(self.lam_short * length / self.short_px, self.lam_short, self.lam)
 
-    def forward(self, ir: Tensor, voxel: Tensor) -> Tuple[Tensor, Tensor]:
-        x = ir.float()
+    def estimate(self, voxel: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(B, 2*bins, H, W) -> the blur the events show: positions (B, T, 2) of the
+        kernel's copies (px, at ``kernel``'s times), how far the recent ones reach (B, 2),
+        whether the frame moved at all (B,) bool, the regularisation weight (B,) and the
+        straight search's displacement (B, 2)."""
         act = self.activity(voxel.float())
         spec_ev = centred_spectrum(act)
         d = self.search(spec_ev, act.shape[2], act.shape[3])
-        h, w = x.shape[2], x.shape[3]
-        p = min(self.pad, h - 1, w - 1)
-        xp = F.pad(x, [p, p, p, p], mode="reflect")
-        hp, wp = xp.shape[2], xp.shape[3]
-        fy = torch.fft.fftfreq(hp, device=x.device).view(hp, 1)
-        fx = torch.fft.rfftfreq(wp, device=x.device).view(1, wp // 2 + 1)
-        lap = (4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx))
-        # argmin |K*S - B|^2 + lam |grad(S - B)|^2: without motion (K = 1) S = B exactly
-        times, weights, recent = self.kernel(x.device)
+        times, _, recent = self.kernel(voxel.device)
         if self.curved:
             shifts = bin_shifts(spec_ev, act.shape[2], act.shape[3], self.bin_reach)
             pos = path_at(quadratic_coefficients(shifts * self.pool), times)
             core = pos[:, recent]
             extent = core.abs().amax(1)  # (B, 2): how far the copies reach
             along = quadratic_path(shifts, self.bins)  # the path at the bins (pooled px)
-            move = ((d.abs().amax(1) > 0) & sharpens(act, along)).view(-1, 1, 1)
+            move = (d.abs().amax(1) > 0) & sharpens(act, along)
             lam = self.path_lam(torch.linalg.vector_norm(core[:, -1] - core[:, 0], dim=1))
         else:
             pos = straight_path(d, times)
             extent = d.abs() * (0.5 + self.lag)  # the recent copies reach back to t = -0.5 - lag
-            move = (torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px).view(-1, 1, 1)
+            move = torch.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2) <= self.max_px
             lam = torch.full_like(d[:, 0], self.lam)
-        reg = lam.view(-1, 1, 1) * lap
-        k = path_response(pos, hp, wp, weights)
-        spec = torch.fft.rfft2(xp[:, 0]) * ((k.conj() + reg) / (k.abs() ** 2 + reg))
-        sharp = torch.fft.irfft2(spec, s=(hp, wp))[:, p:p + h, p:p + w].unsqueeze(1)
+        return pos, extent, move, lam, d
+
+    def deconvolve(self, ir: Tensor, pos: Tensor, extent: Tensor, move: Tensor, lam: Tensor
+                   ) -> Tensor:
+        """(B, 1, H, W) blurry frame and ``estimate``'s blur -> the frame deconvolved inside
+        the border margin ``extent`` + 2 px where it ``move``s, else the frame itself."""
+        x = ir.float()
+        h, w = x.shape[2], x.shape[3]
+        p = min(self.pad, h - 1, w - 1)
+        xp = F.pad(x, [p, p, p, p], mode="reflect")
+        _, weights, _ = self.kernel(x.device)
+        k = path_response(pos, xp.shape[2], xp.shape[3], weights)
+        sharp = regularised_inverse(xp[:, 0], k, lam)[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
-        keep = (interior(h, w, extent + 2.0) & move).unsqueeze(1).to(x.dtype)
-        return (x + keep * (sharp - x)).to(ir.dtype), d
+        keep = (interior(h, w, extent + 2.0) & move.view(-1, 1, 1)).unsqueeze(1).to(x.dtype)
+        return (x + keep * (sharp - x)).to(ir.dtype)
+
+    def forward(self, ir: Tensor, voxel: Tensor) -> Tuple[Tensor, Tensor]:
+        pos, extent, move, lam, d = self.estimate(voxel)
+        return self.deconvolve(ir, pos, extent, move, lam), d
+
+
+def regularised_inverse(blurry: Tensor, response: Tensor, lam: Tensor) -> Tensor:
+    """(B, h, w) blurry images, the blur's (B, h, w//2+1) frequency response (``rfft2``
+    layout, circular) and (B,) weights -> (B, h, w): ``argmin |K*S - B|^2 + lam
+    |grad(S - B)|^2``; without motion (K = 1) S = B exactly, and where the blur removed a
+    frequency the blurry frame's is kept."""
+    h, w = blurry.shape[1], blurry.shape[2]
+    fy = torch.fft.fftfreq(h, device=blurry.device).view(h, 1)
+    fx = torch.fft.rfftfreq(w, device=blurry.device).view(1, w // 2 + 1)
+    lap = 4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx)
+    reg = lam.view(-1, 1, 1) * lap
+    spec = torch.fft.rfft2(blurry) * ((response.conj() + reg) / (response.abs() ** 2 + reg))
+    return torch.fft.irfft2(spec, s=(h, w))

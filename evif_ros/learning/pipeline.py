@@ -130,6 +130,13 @@ SIZES = {
 # rt3 whose kept image is moved by the events (follows slow motion), where neighbouring
 # events support them (a resting camera's isolated noise events do not move it)
 SIZES["rt4"] = replace(SIZES["rt3"], size="rt4", recon_advect=True, recon_advect_support=2)
+# the quality tier (evif_hq.ts, for a GPU): the shipped reconstruction (rt4, with the
+# advection's support rule) and a deblurring network four times as wide (1.1 M parameters,
+# EFNet at half its width) behind the curved motion deconvolution kept everywhere; leaky
+# ReLU, so no unit of the fresh network dies. Trained from the rt file's reconstruction
+# (evif train --size hq --init-recon models/evif_rt.ts)
+SIZES["hq"] = replace(SIZES["rt4"], size="hq", deblur_base=32, motion_taps=7,
+                      motion_curved=True, motion_gate=False, deblur_act="lrelu")
 
 
 def config_for(size: str, **overrides) -> EvifConfig:

@@ -87,6 +87,9 @@ class TrainArgs:
     # enhance_level); a change starts its weights afresh, the rest carries over
     enhance_level: int | None = None
     freeze_recon: bool = False  # stages 2-3: keep the reconstruction's weights
+    # stage 2 of a new size from another run's reconstruction (a checkpoint or an exported
+    # file; the sizes' reconstructions must be the same): the other networks start fresh
+    init_recon: Path | None = None
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -244,6 +247,19 @@ def model_from_checkpoint(path: Path, ck: dict | None = None
     return model, cfg, ck
 
 
+def recon_from(path: Path, cfg: EvifConfig) -> EvifPipeline:
+    """A fresh model of ``cfg`` with the reconstruction network of ``path`` (a checkpoint
+    or an exported file), which must have the same reconstruction design."""
+    other, other_cfg, _ = model_from_checkpoint(path)
+    model = EvifPipeline(cfg)
+    try:
+        model.recon.load_state_dict(other.recon.state_dict())
+    except RuntimeError as exc:
+        raise ConfigError(f"--init-recon {path}: its {other_cfg.size!r} reconstruction does "
+                          f"not fit the {cfg.size!r} model ({reason(exc)})") from exc
+    return model
+
+
 def moved_enhancement(model: EvifPipeline, cfg: EvifConfig, level: int
                       ) -> tuple[EvifPipeline, EvifConfig]:
     """The same model with the cross-task enhancement at ``level``: every other weight
@@ -284,6 +300,11 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if ckpt.exists():  # resume this stage
         model, cfg, ck = model_from_checkpoint(ckpt)
         start = ck["iter"]
+    elif args.init_recon is not None:
+        if args.stage != 2 or args.init is not None:
+            raise ConfigError("--init-recon starts stage 2 (without --init)")
+        cfg = config_for(args.size, enhance=args.enhance)
+        model = recon_from(args.init_recon, cfg)
     elif args.init is not None:
         model, cfg, init = model_from_checkpoint(args.init)
         if args.stage == 2 and init.get("stage") == 1:

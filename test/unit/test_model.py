@@ -339,3 +339,41 @@ def test_moving_the_enhancement_keeps_every_other_weight():
         moved_enhancement(model, config_for("rt2", enhance=False), 1)
     with pytest.raises(ConfigError, match="has weights of its own"):
         with_settings(model, TINY_RT2_MOTION, enhance_level=1)
+
+
+def test_init_recon_carries_the_reconstruction_alone(tmp_path):
+    """Stage 2 of a wider deblurring network (the hq size) from another file's
+    reconstruction: that network's weights exactly, the others fresh; a reconstruction of
+    another design is refused by name."""
+    from dataclasses import replace
+
+    from evif_ros.errors import ConfigError
+    from evif_ros.learning.train import TrainArgs, recon_from, save_checkpoint, train
+    torch.manual_seed(0)
+    donor = EvifPipeline(TINY_RT2_MOTION)
+    path = tmp_path / "donor.pt"
+    save_checkpoint(path, donor, torch.optim.AdamW(donor.parameters()), 5, TINY_RT2_MOTION, 3)
+    wide = replace(TINY_RT2_MOTION, deblur_base=8)
+    model = recon_from(path, wide)
+    for k, v in donor.recon.state_dict().items():
+        assert torch.equal(v, model.recon.state_dict()[k]), k
+    assert model.deblur.state_dict().keys() == EvifPipeline(wide).deblur.state_dict().keys()
+    donor_sd = donor.deblur.state_dict()
+    assert any(v.shape != donor_sd[k].shape for k, v in model.deblur.state_dict().items())
+    with pytest.raises(ConfigError, match=r"--init-recon .*donor.pt: its 'rt2' "
+                                          r"reconstruction does not fit"):
+        recon_from(path, replace(TINY_RT2_MOTION, recon_base=8))
+    with pytest.raises(ConfigError, match="--init-recon starts stage 2"):
+        train(TrainArgs(data=tmp_path, out=tmp_path / "run", stage=3, init_recon=path))
+
+
+def test_the_hq_size_is_the_shipped_reconstruction_with_a_wider_deblurring():
+    """evif_hq.ts trains from evif_rt.ts's reconstruction: the two sizes' reconstructions
+    must stay the same design (the rt4 entry is what the shipped file records)."""
+    rt4, hq = config_for("rt4"), config_for("hq")
+    recon_fields = ("sub_windows", "recon_base", "recon_kernel", "recon_stacked",
+                    "recon_recurrent", "conv_first", "scale", "recon_feedback", "recon_advect",
+                    "recon_advect_support")
+    assert all(getattr(rt4, f) == getattr(hq, f) for f in recon_fields)
+    assert hq.deblur_base == 4 * rt4.deblur_base
+    assert (hq.motion_taps, hq.motion_curved, hq.motion_gate) == (7, True, False)

@@ -19,7 +19,7 @@ from evif_ros.errors import ConfigError
 # literal so that building the parser does not import torch; test_model_rt checks them
 # against evif_ros.learning.pipeline.SIZES, evif_ros.learning.train.FUSION_OBJECTIVES and
 # evif_ros.learning.losses.FUSION_TERMS
-MODEL_SIZES = ("gpu", "lite", "paper", "rt", "rt2", "rt3", "rt4")
+MODEL_SIZES = ("gpu", "hq", "lite", "paper", "rt", "rt2", "rt3", "rt4")
 FUSION_OBJECTIVES = ("paper", "salient", "sharp")
 FUSION_TERMS = ("ssim", "mi", "nce", "int", "grad", "mi_px", "ssim_vis", "mi_px_vis")
 
@@ -57,7 +57,8 @@ def _train(args: argparse.Namespace) -> None:
                            motion_taps=args.motion_taps, motion_curved=args.motion_curved,
                            motion_lag=_lag(args), motion_everywhere=args.motion_everywhere,
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
-                           freeze_recon=args.freeze_recon),
+                           freeze_recon=args.freeze_recon,
+                           init_recon=Path(args.init_recon) if args.init_recon else None),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -132,6 +133,10 @@ def register(sub) -> None:
                    "resumable checkpoint when reached (0: no limit)")
     p.add_argument("--init", help="checkpoint of the previous stage, or an exported model "
                    "file (e.g. models/evif_rt.ts) to train on")
+    p.add_argument("--init-recon", metavar="FILE",
+                   help="stage 2 of --size from the reconstruction network of FILE (a "
+                        "checkpoint or an exported model such as models/evif_rt.ts; the same "
+                        "reconstruction design); deblurring and fusion start fresh")
     p.add_argument("--iters", type=COUNT, default=1000)
     p.add_argument("--batch", type=COUNT, default=8)
     p.add_argument("--crop", type=CROP, default=96, help="square crop side (a multiple of 8, "
