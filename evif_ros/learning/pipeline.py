@@ -203,10 +203,10 @@ class EvifPipeline(nn.Module):
         resolution, or its last with ``enhance_level`` 1), the last decoder feature)."""
         b, k, c, h, w = sub_voxels.shape
         if self.recon_stacked:
-            x = self.events_in(self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w))
+            counts = self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w)
             if channels_last:  # the stacked grids come from a 5-D tensor, always NCHW
-                x = x.contiguous(memory_format=torch.channels_last)
-            visible, state, feat, dec = self.recon(x, state)
+                counts = counts.contiguous(memory_format=torch.channels_last)
+            visible, state, feat, dec = self.recon(self.events_in(counts), state, counts)
             return visible, state, [dec if self.deblur.enhance_level == 1 else feat], dec
         feats: List[Tensor] = []
         visible = sub_voxels[:, 0, :1]

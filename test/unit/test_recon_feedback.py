@@ -128,6 +128,20 @@ def test_advection_moves_the_kept_image_by_the_events_hand_computed():
     assert abs(float(vis[0, 0, 5, 7]) - (1 - g) * 0.5) < 1e-6
 
 
+def test_advection_from_the_callers_counts_equals_undoing_the_log():
+    """The pipeline hands the reconstruction its event counts beside their log (saving the
+    exp of 12 full-resolution planes); the network alone undoes the log itself."""
+    cfg = replace(_small(True), recon_advect=True, recon_advect_support=2)
+    model = EvifPipeline(cfg).eval()
+    counts = torch.poisson(torch.full((1, 6, 32, 32), 0.7))
+    with torch.no_grad():
+        state = model.recon(torch.log1p(counts), [])[1]
+        given = model.recon(torch.log1p(counts), state, counts)
+        undone = model.recon(torch.log1p(counts), state)
+    assert not torch.equal(given[0], state[-1])  # the events moved the kept image
+    assert torch.allclose(given[0], undone[0], atol=1e-6)
+
+
 def test_added_advection_changes_nothing_without_events():
     torch.manual_seed(4)
     cfg = _small(True)
