@@ -83,8 +83,9 @@ class DeblurNet(nn.Module):
     """``forward(ir (B,1,H,W) in [0,1], voxel (B,C,H,W), rec_feats) -> (sharp, dec)``.
 
     ``rec_feats``: K tensors (B, c_rec, H/2s, W/2s), or with ``enhance_level`` 1 (B, c_dec,
-    H/s, W/s), or an empty list (no enhancement). ``dec``: last decoder feature (B, base,
-    H/s, W/s). H, W multiples of 4s (``s`` = ``shuffle``).
+    H/s, W/s), or an empty list (no enhancement). ``deconvolved``: the motion
+    deconvolution's result made beforehand (B,1,H,W), else it runs here. ``dec``: last
+    decoder feature (B, base, H/s, W/s). H, W multiples of 4s (``s`` = ``shuffle``).
     """
 
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
@@ -140,11 +141,14 @@ class DeblurNet(nn.Module):
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
 
-    def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor]
-                ) -> Tuple[Tensor, Tensor]:
+    def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor],
+                deconvolved: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         gate = event_gate(voxel)
         if self.use_motion:
-            sharp = self.motion(ir, voxel)[0]
+            if deconvolved is None:
+                sharp = self.motion(ir, voxel)[0]
+            else:  # made beforehand on the whole frame (training crops)
+                sharp = deconvolved
             ir = ir + gate * (sharp - ir) if self.motion_gate else sharp
         i1 = self.img_head(ir)
         e1 = self.ev_head(voxel)

@@ -18,7 +18,7 @@ divides by neither).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -217,13 +217,15 @@ class EvifPipeline(nn.Module):
         return visible, state, feats, dec
 
     def run(self, ir_n: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
-            state: List[Tensor]) -> Dict[str, Tensor]:
-        """Padded, normalised inputs -> every intermediate output (training and export)."""
+            state: List[Tensor], ir_deconv: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Padded, normalised inputs -> every intermediate output (training and export).
+        ``ir_deconv``: the motion deconvolution's result made beforehand (training crops of
+        a frame deconvolved whole), else it runs on ``ir_n``."""
         # the runtime's memory layout (channels-last on the CPU), read off a many-channel input
         channels_last = exposure_voxel.is_contiguous(memory_format=torch.channels_last) \
             and not exposure_voxel.is_contiguous()
         visible, state, feats, dec_vis = self.reconstruct(sub_voxels, state, channels_last)
-        sharp_n, dec_ir = self.deblur(ir_n, self.events_in(exposure_voxel), feats)
+        sharp_n, dec_ir = self.deblur(ir_n, self.events_in(exposure_voxel), feats, ir_deconv)
         out: Dict[str, Tensor] = {"visible": visible, "ir_n": sharp_n}
         if self.use_fusion:
             fused, emb = self.fusion(visible, torch.clamp(sharp_n, 0.0, 1.0), dec_vis, dec_ir)

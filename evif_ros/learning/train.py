@@ -17,12 +17,14 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from evif_ros.errors import ConfigError, InputFileError, reason
-from evif_ros.learning.data import ShardData, batch_stream
+from evif_ros.learning.data import Deconvolver, ShardData, batch_stream
+from evif_ros.learning.layers import pad_to
 from evif_ros.learning.losses import (
     FUSION_TERMS,
     FUSION_WEIGHTS,
@@ -128,7 +130,7 @@ def stage_losses(model: EvifPipeline, batch, stage: int, use_mi: bool,
         vis = model.reconstruct(sub, state)[0]
         l_rec = F.mse_loss(vis, batch.vis)
         return l_rec, {"rec": float(l_rec.detach())}
-    out = model.run(ir_n, batch.exp_vox, sub, state)
+    out = model.run(ir_n, batch.exp_vox, sub, state, batch.deconv_normalized())
     l_rec = F.mse_loss(out["visible"], batch.vis)
     l_deb = psnr_loss(out["ir_n"], sharp_n)
     loss = l_rec + deblur_weight * l_deb
@@ -160,6 +162,21 @@ def carried_state(model: EvifPipeline, batch) -> list[torch.Tensor]:
     for j in range(batch.warm_sub_vox.shape[1]):
         state = model.reconstruct(batch.warm_sub_vox[:, j], state)[1]
     return state
+
+
+def whole_frame_deconvolution(model: EvifPipeline) -> Deconvolver | None:
+    """The model's motion deconvolution of a whole frame, padded as inference pads it (None
+    without one): training crops are cut from its result (``ShardData``)."""
+    if not model.deblur.use_motion:
+        return None
+    motion, multiple = model.deblur.motion, model.multiple
+
+    def run(ir_n: np.ndarray, exp_vox: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            x, h, w = pad_to(torch.from_numpy(ir_n)[None, None], multiple)
+            v = pad_to(torch.from_numpy(exp_vox)[None], multiple)[0]
+            return motion(x, EvifPipeline.events_in(v))[0][0, 0, :h, :w].numpy()
+    return run
 
 
 def save_checkpoint(path: Path, model, opt, it: int, cfg: EvifConfig, stage: int) -> None:
@@ -353,7 +370,7 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
                     ck if ckpt.exists() else None)
     if start >= args.iters:
         return ckpt
-    data = ShardData(args.data, "train", args.limit)
+    data = ShardData(args.data, "train", args.limit, whole_frame_deconvolution(model))
     if len(data) == 0:
         raise InputFileError(f"{args.data}: no training samples")
     # image feedback: every event since the previous window, as the runtime cuts them

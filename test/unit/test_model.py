@@ -377,3 +377,48 @@ def test_the_hq_size_is_the_shipped_reconstruction_with_a_wider_deblurring():
     assert all(getattr(rt4, f) == getattr(hq, f) for f in recon_fields)
     assert hq.deblur_base == 4 * rt4.deblur_base
     assert (hq.motion_taps, hq.motion_curved, hq.motion_gate) == (7, True, False)
+
+
+def test_training_crops_are_cut_from_the_whole_frame_deconvolved(tiny_data):
+    """With a motion deconvolution, the deblurring network trains on crops of the frame
+    deconvolved whole (as inference sees it), flipped with the crop; the pipeline fed that
+    result gives what it computes itself on the whole frame."""
+    from evif_ros.learning.data import ShardData, sample_tensors
+    from evif_ros.learning.layers import pad_to
+    from evif_ros.learning.train import whole_frame_deconvolution
+    # a stand-in deconvolver whose result is known by hand: the frame doubled
+    data = ShardData(tiny_data, "train", deconvolve=lambda ir_n, vox: 2.0 * ir_n)
+    s = data.samples[0]
+    want = 2.0 * (s["ir_blur"] - s["ir_lo"]) / s["ir_scale"] * s["ir_scale"] + s["ir_lo"]
+    assert np.allclose(s["ir_deconv"], want, rtol=1e-5)
+    rng = np.random.default_rng(0)
+    for _ in range(6):  # some crops mirrored, some not
+        c = ShardData.crop(s, rng, 32, 3, flip=True)
+        ir, deconv = c[0], c[-1]
+        assert np.allclose((deconv - s["ir_lo"]) / s["ir_scale"],
+                           2.0 * (ir - s["ir_lo"]) / s["ir_scale"], atol=1e-4)
+    plain = ShardData(tiny_data, "train", limit=1)
+    assert "ir_deconv" not in plain.samples[0]
+    assert np.array_equal(ShardData.crop(plain.samples[0], np.random.default_rng(1), 32, 3,
+                                         True)[-1],
+                          ShardData.crop(plain.samples[0], np.random.default_rng(1), 32, 3,
+                                         True)[0])
+    # the model's own deconvolver, and the pipeline given its result
+    assert whole_frame_deconvolution(EvifPipeline(config_for("rt2", sub_windows=3))) is None
+    model = EvifPipeline(TINY_RT2_MOTION).eval()
+    run = whole_frame_deconvolution(model)
+    h, w = s["ir_blur"].shape
+    ir_n = ((s["ir_blur"] - s["ir_lo"]) / s["ir_scale"]).astype(np.float32)
+    vox = sample_tensors(s["events"], s["exposure_ns"], s["recon_start_ns"], 1, h, w)[0]
+    deconv = run(ir_n, vox)
+    x = pad_to(torch.from_numpy(ir_n)[None, None], model.multiple)[0]
+    v = pad_to(torch.from_numpy(vox)[None], model.multiple)[0]
+    assert float(np.abs(deconv - ir_n).max()) > 1e-3  # the tiny sample's camera moved
+    sub = torch.zeros(1, 3, 10, x.shape[2], x.shape[3])
+    with torch.no_grad():
+        full = model.deblur.motion(x, model.events_in(v))[0]
+        own = model.run(x, v, sub, [])["ir_n"]
+        given = model.run(x, v, sub, [], full)["ir_n"]
+        other = model.run(x, v, sub, [], x)["ir_n"]  # handed the blurry frame instead
+    assert np.array_equal(deconv, full[0, 0, :h, :w].numpy())
+    assert torch.equal(own, given) and not torch.allclose(own, other, atol=1e-3)
