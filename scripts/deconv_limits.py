@@ -15,6 +15,9 @@ on a dataset split: the shipped path against the same deconvolution with
 Scored as `evif eval` scores IR PSNR (8-bit, the blurry frame's 0.5-99.5 % range), per
 scenario. Usage: python scripts/deconv_limits.py --data data/mix3seq/test_pairs
 [--every 5] [--limit 200] [--scales 0.8 0.9 1.1 1.2]
+
+--crop-study 128 (with --data data/mix3seq --split train --limit 96): the deconvolution on
+training crops with their own events against the whole frame's, cropped.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 from evif_ros.evaluation.benchmark import to8
 from evif_ros.evaluation.deblur_study import Validation, scenario_table
 from evif_ros.evaluation.metrics import psnr
-from evif_ros.learning.data import ir_range
+from evif_ros.learning.data import ShardData, ir_range, sample_tensors
 from evif_ros.learning.motion import (
     MotionDeconv,
     centred_spectrum,
@@ -125,6 +128,41 @@ def sparsity(y: torch.Tensor) -> float:
     return float(g.sum() / torch.sqrt((g ** 2).sum()).clamp(min=1e-12))
 
 
+def crop_study(data: Path, split: str, limit: int, crop: int, per_frame: int) -> str:
+    """Markdown: PSNR on random ``crop`` px crops of the blurry frame, of the deconvolution
+    run on the crop alone (its own events: what training did until 2026-12-03), and of the
+    frame deconvolved whole and then cropped (what inference sees; training since)."""
+    md = MotionDeconv(7, curved=True)
+    rng = np.random.default_rng(0)
+    out: dict[str, list[float]] = defaultdict(list)
+    samples = ShardData(data, split, limit).samples
+    for s in samples:
+        h, w = s["ir_blur"].shape
+        blurry = (s["ir_blur"] - s["ir_lo"]) / s["ir_scale"]
+        sharp = (s["ir_sharp"] - s["ir_lo"]) / s["ir_scale"]
+        ev = s["events"]
+        vox = sample_tensors(ev, s["exposure_ns"], s["recon_start_ns"], 1, h, w)[0]
+        whole = md(torch.from_numpy(blurry.astype(np.float32))[None, None],
+                   torch.log1p(torch.from_numpy(vox))[None])[0][0, 0].numpy()
+        for _ in range(per_frame):
+            y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            win = (slice(y0, y0 + crop), slice(x0, x0 + crop))
+            inside = ev[(ev["x"] >= x0) & (ev["x"] < x0 + crop) & (ev["y"] >= y0)
+                        & (ev["y"] < y0 + crop)].copy()
+            inside["x"] -= x0
+            inside["y"] -= y0
+            cv = sample_tensors(inside, s["exposure_ns"], s["recon_start_ns"], 1, crop, crop)[0]
+            alone = md(torch.from_numpy(blurry[win].astype(np.float32))[None, None],
+                       torch.log1p(torch.from_numpy(cv))[None])[0][0, 0].numpy()
+            for name, img in (("blurry", blurry[win]), ("deconvolved on the crop", alone),
+                              ("deconvolved whole, then cropped", whole[win])):
+                out[name].append(psnr(img, sharp[win], peak=1.0))
+    rows = [f"| {crop} px crops of {len(samples)} `{split}` frames ({per_frame} each) "
+            "| PSNR (dB) |", "|---|---|"]
+    rows += [f"| {name} | {np.mean(v):.2f} |" for name, v in out.items()]
+    return "\n".join(rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="a split directory (test_pairs)")
@@ -133,11 +171,18 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=5, help="score every N-th sample")
     ap.add_argument("--scales", type=float, nargs="+", default=[0.8, 0.9, 1.1, 1.2])
     ap.add_argument("--oracle-lams", type=float, nargs="+", default=[0.03, 0.1])
+    ap.add_argument("--crop-study", type=int, default=0, metavar="PX",
+                    help="instead: the deconvolution on PX px crops against the whole frame's "
+                         "cropped (training crops), on --limit samples of --split")
     a = ap.parse_args()
     if not a.data.is_dir():
         print(f"deconv_limits: {a.data}: no such directory", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
+    if a.crop_study:
+        with torch.no_grad():
+            print(crop_study(a.data, a.split, a.limit, a.crop_study, 2))
+        return 0
     md = MotionDeconv(7, curved=True)
     times = md.kernel(torch.device("cpu"))[0]
     scores: dict[str, list[float]] = defaultdict(list)

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${1:-../shared/data/roadscene}
 RUN=${RUN:-runs/hq}
-S2=${S2:-3000}
+S2=${S2:-1500}
 S3=${S3:-600}
 DEVICE=${DEVICE:-cpu}
 EVIF=.venv/bin/evif
