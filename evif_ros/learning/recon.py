@@ -27,13 +27,13 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evif_ros.learning.layers import (
     BlockConv,
     ConvLSTM,
     ResidualBlock,
+    box_sum3,
     conv,
     from_blocks,
     pointwise,
@@ -165,7 +165,7 @@ class ReconNet(nn.Module):
                 change = on - off
                 if self.advect_support > 0:
                     both = on + off
-                    near = F.avg_pool2d(both, 3, 1, 1, count_include_pad=True) * 9.0 - both
+                    near = box_sum3(both) - both
                     change = change * (near >= self.advect_support).to(change.dtype)
                 prev = torch.clamp(prev + self.step_max * out[:, 2:3] * change, 0.0, 1.0)
             image = gate * prev + (1.0 - gate) * out[:, :1]

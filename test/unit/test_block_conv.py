@@ -1,6 +1,7 @@
 """``BlockConv`` (evif_ros.learning.layers) computes torch's pixel unshuffle followed by the
 same convolution, for the block sizes and kernels the model sizes use, scripted too, and its
-parameters keep the names of the ``conv`` it replaced, so earlier checkpoints load."""
+parameters keep the names of the ``conv`` it replaced, so earlier checkpoints load;
+``box_sum3`` against neighbourhood sums by hand."""
 
 import pytest
 import torch
@@ -26,3 +27,17 @@ def test_block_conv_is_unshuffle_then_convolution(cin, cout, k, s):
         torch.testing.assert_close(torch.jit.script(block)(x), expected, rtol=0, atol=1e-12)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(block(channels_last), expected, rtol=0, atol=1e-12)
+
+
+def test_box_sum3_is_the_3x3_neighbourhood_sum_by_hand():
+    from evif_ros.learning.layers import box_sum3
+    x = torch.zeros(1, 2, 5, 6)
+    x[0, 0, 0, 0] = 1.0  # a corner: its neighbourhood is cut by the border
+    x[0, 0, 2, 3] = 2.0
+    x[0, 1, 4, 5] = 3.0
+    s = box_sum3(x)
+    assert s.shape == x.shape
+    assert s[0, 0, 0, 0] == 1.0 and s[0, 0, 1, 1] == 1.0 and s[0, 0, 2, 2] == 0.0 + 2.0
+    assert s[0, 0, 1, 2] == 2.0 and s[0, 0, 3, 4] == 2.0 and s[0, 0, 2, 5] == 0.0
+    assert s[0, 1, 3, 4] == 3.0 and s[0, 1, 4, 5] == 3.0 and s[0, 1, 2, 5] == 0.0
+    assert float(s.sum()) == 1.0 * 4 + 2.0 * 9 + 3.0 * 4  # each value times its cells
