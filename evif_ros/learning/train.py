@@ -92,6 +92,9 @@ class TrainArgs:
     # stage 2 of a new size from another run's reconstruction (a checkpoint or an exported
     # file; the sizes' reconstructions must be the same): the other networks start fresh
     init_recon: Path | None = None
+    # stage 3: the fusion network starts from this file's (checkpoint or exported) where
+    # the shapes agree (all but the projection of another deblurring width's feature)
+    init_fusion: Path | None = None
 
 
 def learning_rate(args: TrainArgs, it: int) -> float:
@@ -277,6 +280,18 @@ def recon_from(path: Path, cfg: EvifConfig) -> EvifPipeline:
     return model
 
 
+def fusion_from(model: EvifPipeline, path: Path) -> list[str]:
+    """Copy into ``model``'s fusion network every tensor of ``path``'s whose shape agrees;
+    returns the names left as they were."""
+    other = model_from_checkpoint(path)[0].fusion.state_dict()
+    own = model.fusion.state_dict()
+    fits = {k: v for k, v in other.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ConfigError(f"--init-fusion {path}: no fusion weight fits this model's")
+    model.fusion.load_state_dict(fits, strict=False)
+    return sorted(set(own) - set(fits))
+
+
 def moved_enhancement(model: EvifPipeline, cfg: EvifConfig, level: int
                       ) -> tuple[EvifPipeline, EvifConfig]:
     """The same model with the cross-task enhancement at ``level``: every other weight
@@ -357,6 +372,12 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         changes["deblur_act"] = args.deblur_act
     if changes and start == 0:
         model, cfg = with_settings(model, cfg, **changes)
+    if args.init_fusion is not None and start == 0:
+        if args.stage != 3:
+            raise ConfigError("--init-fusion starts stage 3")
+        fresh = fusion_from(model, args.init_fusion)
+        if progress:
+            print(f"fusion from {args.init_fusion}; fresh: {', '.join(fresh) or 'none'}")
     if args.enhance_level is not None and args.enhance_level != cfg.enhance_level \
             and start == 0:
         model, cfg = moved_enhancement(model, cfg, args.enhance_level)

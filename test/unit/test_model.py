@@ -422,3 +422,25 @@ def test_training_crops_are_cut_from_the_whole_frame_deconvolved(tiny_data):
         other = model.run(x, v, sub, [], x)["ir_n"]  # handed the blurry frame instead
     assert np.array_equal(deconv, full[0, 0, :h, :w].numpy())
     assert torch.equal(own, given) and not torch.allclose(own, other, atol=1e-3)
+
+
+def test_init_fusion_copies_every_fusion_weight_whose_shape_agrees(tmp_path):
+    from dataclasses import replace
+
+    from evif_ros.errors import ConfigError
+    from evif_ros.learning.train import TrainArgs, fusion_from, save_checkpoint, train
+    torch.manual_seed(0)
+    donor = EvifPipeline(TINY_RT2_MOTION)
+    path = tmp_path / "donor.pt"
+    save_checkpoint(path, donor, torch.optim.AdamW(donor.parameters()), 5, TINY_RT2_MOTION, 3)
+    wide = EvifPipeline(replace(TINY_RT2_MOTION, deblur_base=8))
+    before = {k: v.clone() for k, v in wide.fusion.state_dict().items()}
+    fresh = fusion_from(wide, path)
+    # only the projection of the deblurring feature (4 -> 8 channels) has another shape
+    assert fresh == ["proj_ir.0.weight"]
+    after, theirs = wide.fusion.state_dict(), donor.fusion.state_dict()
+    for k in after:
+        assert torch.equal(after[k], before[k] if k in fresh else theirs[k]), k
+    with pytest.raises(ConfigError, match="--init-fusion starts stage 3"):
+        train(TrainArgs(data=tmp_path, out=tmp_path / "run", stage=2, init=path,
+                        init_fusion=path))

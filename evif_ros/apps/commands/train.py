@@ -58,7 +58,8 @@ def _train(args: argparse.Namespace) -> None:
                            motion_lag=_lag(args), motion_everywhere=args.motion_everywhere,
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
                            freeze_recon=args.freeze_recon,
-                           init_recon=Path(args.init_recon) if args.init_recon else None),
+                           init_recon=Path(args.init_recon) if args.init_recon else None,
+                           init_fusion=Path(args.init_fusion) if args.init_fusion else None),
                  progress=not args.quiet)
     print(f"stage {args.stage}: {ckpt}")
 
@@ -137,6 +138,9 @@ def register(sub) -> None:
                    help="stage 2 of --size from the reconstruction network of FILE (a "
                         "checkpoint or an exported model such as models/evif_rt.ts; the same "
                         "reconstruction design); deblurring and fusion start fresh")
+    p.add_argument("--init-fusion", metavar="FILE",
+                   help="stage 3: the fusion network from FILE's (checkpoint or exported "
+                        "model) wherever the shapes agree; the rest as --init has it")
     p.add_argument("--iters", type=COUNT, default=1000)
     p.add_argument("--batch", type=COUNT, default=8)
     p.add_argument("--crop", type=CROP, default=96, help="square crop side (a multiple of 8, "
