@@ -102,7 +102,7 @@ def generate_launch_description():
                               description="Node parameters (/node: ros__parameters: YAML)"),
         DeclareLaunchArgument("model", default_value="",
                               description="TorchScript model: a path or a shipped name "
-                                          "(evif_rt.ts, evif_gpu.ts, ...); empty = "
+                                          "(evif_rt.ts, evif_hq.ts, evif_gpu.ts, ...); empty = "
                                           "evif_rt.ts"),
         DeclareLaunchArgument("device", default_value="auto",
                               description="auto (CUDA when present), cpu or cuda"),

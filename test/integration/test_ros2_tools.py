@@ -126,7 +126,8 @@ def test_pip_install_into_a_new_venv_ships_the_data(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     share = venv / "share" / "evif_ros"
-    for rel in ("models/evif_rt.ts", "models/evif_gpu.ts", "models/frame_deblur.ts",
+    for rel in ("models/evif_rt.ts", "models/evif_hq.ts", "models/evif_gpu.ts",
+                "models/frame_deblur.ts", "models/cards/evif_hq.md",
                 "launch/rig.launch.py", "config/rig.yaml", "calibration/synthetic_rig.yaml",
                 "package.xml"):
         assert (share / rel).is_file(), rel
@@ -202,8 +203,12 @@ def _fused_then_interrupt(ws: Path, args: str, log: Path, expected: set[str], gr
 
 
 def test_rig_launch_sim_fused_then_ctrl_c_to_launch(workspace, tmp_path):
+    """With the quality tier's file by name (model:=evif_hq.ts); the next test runs the
+    default one."""
     _fused_then_interrupt(workspace, "evif_ros rig.launch.py source:=synthetic rviz:=false "
-                          "duration:=2", tmp_path / "launch.log", NODES, group=False)
+                          "duration:=2 model:=evif_hq.ts", tmp_path / "launch.log", NODES,
+                          group=False)
+    assert "models/evif_hq.ts (K=6) on cpu" in (tmp_path / "launch.log").read_text()
 
 
 def test_rig_launch_ctrl_c_in_a_terminal_while_the_model_runs(workspace, tmp_path):

@@ -20,7 +20,7 @@ from evif_ros.runtime.model_file import load_exported
 NEW_OPS_FILE = Path(__file__).parents[1] / "fixtures" / "aten_ops_new_in_torch_2_13.txt"
 NEW_OPS = {line.strip() for line in NEW_OPS_FILE.read_text().splitlines()
            if line.strip() and not line.startswith("#")}
-SHIPPED = ("evif_rt.ts", "evif_rt_no_enhance.ts",
+SHIPPED = ("evif_rt.ts", "evif_rt_no_enhance.ts", "evif_hq.ts",
            "evif_gpu.ts", "frame_deblur.ts")
 
 
