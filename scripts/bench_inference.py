@@ -5,6 +5,13 @@ run, with the model's multiply-accumulates per frame.
 Run: .venv/bin/python scripts/bench_inference.py [--model models/evif_rt.ts]
      [--device auto] [--frames 30] [--threads 0] [--precision fp32|fp16]
      [--sizes rt2,rt,lite,gpu,paper]   (GMAC per frame of each size, from the model code)
+     [--whole-windows]
+
+The windows' events are binned as their packets arrive, as `evif_node` bins them (its
+`prebin` parameter, on in config/rig.yaml): what is left when the exposure closes is the last
+packet's binning (0.2 ms at 150k events, `bench_voxel.py`), so "voxelize" here is the IR
+warp and the copies. `--whole-windows` bins each window at once after it closes (`prebin:
+false`, and what `evif eval` and the benchmarks before 2026-12-03 timed): 5-8 ms more.
 
 FireNet (Scheerlinck et al. 2020, random weights) and the model alternate frame by frame,
 so both see the same machine load, in the same process (the runtime's allocator settings)
@@ -32,10 +39,15 @@ from evif_ros.runtime.inference import EvifRunner
 from evif_ros.sim.rig import Rig, rig_windows, synthetic_rig_config
 
 
-def windows(seconds: float, k: int, calib):
-    """Windows of the synthetic rig, through the node's front end (time offset included)."""
+def windows(seconds: float, k: int, calib, prebin: bool = True):
+    """Windows of the synthetic rig, through the node's front end (time offset included),
+    binned as their packets arrive unless ``prebin`` is False; every window keeps its own
+    grid buffer (the node's pool of 6 is enough when windows are released as they are
+    run, not when a benchmark holds them all)."""
     rig = Rig(synthetic_rig_config({"scenario": "day", "seed": 3, "aligned": False}))
-    return rig_windows(rig.run(seconds), WindowFeeder(calib, k))
+    buffers = int(seconds * 30) + 8
+    return rig_windows(rig.run(seconds), WindowFeeder(calib, k, prebin=prebin,
+                                                      max_grids=buffers))
 
 
 def gmac_per_frame(sizes: list[str], h: int = 260, w: int = 346) -> dict:
@@ -82,6 +94,8 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16"])
     ap.add_argument("--sizes", default="rt2,rt,lite,gpu,paper",
                     help="model sizes whose GMAC per frame to report ('' = none)")
+    ap.add_argument("--whole-windows", action="store_true",
+                    help="bin each window at once after it closes (prebin: false)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit's notices
     if args.threads:
@@ -90,7 +104,8 @@ def main() -> None:
     model = args.model or share_file("models", "evif_rt.ts")
     runner = EvifRunner(model, calib, args.device, args.precision)
     dev, k = runner.device, runner.k
-    wins = windows(args.frames / 30 + 0.1, k, calib)[: args.frames]
+    wins = windows(args.frames / 30 + 0.1, k, calib, not args.whole_windows)[: args.frames]
+    binned = sum(w.grids is not None for w in wins)
     from evif_ros.learning.firenet import FireNet
     firenet = torch.jit.script(FireNet().eval()).to(dev)
     w, h = calib.davis_size
@@ -122,7 +137,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor() \
         or platform.machine()
     print(f"device: {dev} ({name}), {args.precision}, torch threads {torch.get_num_threads()}, "
-          f"model {model} (K={k}), {len(lat['total'])} frames at {w}x{h}")
+          f"model {model} (K={k}), {len(lat['total'])} frames at {w}x{h}, "
+          f"{binned} of {len(wins)} binned as their packets arrived")
     print("| stage | p50 (ms) | p95 (ms) |\n|---|---|---|")
     for s, v in lat.items():
         print(f"| {s} | {np.percentile(v, 50):.1f} | {np.percentile(v, 95):.1f} |")
