@@ -22,9 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evif_ros.evaluation.benchmark import to8
-from evif_ros.evaluation.deblur_study import Validation, scenario_table
-from evif_ros.evaluation.metrics import psnr
+from evif_ros.evaluation.deblur_study import Validation, frame_psnr, scenario_table
 from evif_ros.learning.deblur import event_gate
 from evif_ros.learning.motion import MotionDeconv
 from evif_ros.sim.dataset import iter_samples
@@ -85,7 +83,7 @@ def main() -> int:
                     out[f"tiles {a.tile}/{a.stride}"] = tiled(md, x, v, a.tile, a.stride)
                 for kind, y in out.items():
                     scores.setdefault(f"{name}, {kind}", []).append(
-                        psnr(to8(np.clip(y[0, 0, :h, :w].numpy(), 0, 1)), ref))
+                        frame_psnr(y[0, 0, :h, :w].numpy(), ref))
             if (i + 1) % 50 == 0:
                 print(f"{i + 1} samples, {(i + 1) / (time.time() - t0):.1f}/s", file=sys.stderr)
     print(f"{a.data} ({a.split}), {len(scenarios)} samples\n")

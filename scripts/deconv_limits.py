@@ -31,10 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evif_ros.evaluation.benchmark import to8
-from evif_ros.evaluation.deblur_study import Validation, scenario_table
+from evif_ros.evaluation.deblur_study import Validation, frame_psnr, scenario_table
 from evif_ros.evaluation.metrics import psnr
-from evif_ros.learning.data import ShardData, ir_range, sample_tensors
+from evif_ros.learning.data import ShardData, ir_range
 from evif_ros.learning.motion import (
     MotionDeconv,
     centred_spectrum,
@@ -133,30 +132,25 @@ def crop_study(data: Path, split: str, limit: int, crop: int, per_frame: int) ->
     run on the crop alone (its own events: what training did until 2026-12-03), and of the
     frame deconvolved whole and then cropped (what inference sees; training since)."""
     md = MotionDeconv(7, curved=True)
+
+    def deconvolve(ir_n: np.ndarray, vox: np.ndarray) -> np.ndarray:
+        return md(torch.from_numpy(ir_n)[None, None],
+                  torch.log1p(torch.from_numpy(vox))[None])[0][0, 0].numpy()
+
     rng = np.random.default_rng(0)
     out: dict[str, list[float]] = defaultdict(list)
-    samples = ShardData(data, split, limit).samples
+    # the training path: crops (and their own events) as ShardData cuts them, each with the
+    # same window of the frame deconvolved whole
+    samples = ShardData(data, split, limit, deconvolve).samples
     for s in samples:
-        h, w = s["ir_blur"].shape
-        blurry = (s["ir_blur"] - s["ir_lo"]) / s["ir_scale"]
-        sharp = (s["ir_sharp"] - s["ir_lo"]) / s["ir_scale"]
-        ev = s["events"]
-        vox = sample_tensors(ev, s["exposure_ns"], s["recon_start_ns"], 1, h, w)[0]
-        whole = md(torch.from_numpy(blurry.astype(np.float32))[None, None],
-                   torch.log1p(torch.from_numpy(vox))[None])[0][0, 0].numpy()
         for _ in range(per_frame):
-            y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-            win = (slice(y0, y0 + crop), slice(x0, x0 + crop))
-            inside = ev[(ev["x"] >= x0) & (ev["x"] < x0 + crop) & (ev["y"] >= y0)
-                        & (ev["y"] < y0 + crop)].copy()
-            inside["x"] -= x0
-            inside["y"] -= y0
-            cv = sample_tensors(inside, s["exposure_ns"], s["recon_start_ns"], 1, crop, crop)[0]
-            alone = md(torch.from_numpy(blurry[win].astype(np.float32))[None, None],
-                       torch.log1p(torch.from_numpy(cv))[None])[0][0, 0].numpy()
-            for name, img in (("blurry", blurry[win]), ("deconvolved on the crop", alone),
-                              ("deconvolved whole, then cropped", whole[win])):
-                out[name].append(psnr(img, sharp[win], peak=1.0))
+            c = ShardData.crop(s, rng, crop, 1, flip=False)  # (ir, exp_vox, ..., ir_deconv)
+            blurry, sharp, whole = ((c[i][0] - s["ir_lo"]) / s["ir_scale"] for i in (0, 3, -1))
+            exp_vox = c[1]
+            for name, img in (("blurry", blurry), ("deconvolved on the crop",
+                                                   deconvolve(blurry, exp_vox)),
+                              ("deconvolved whole, then cropped", whole)):
+                out[name].append(psnr(img, sharp, peak=1.0))
     rows = [f"| {crop} px crops of {len(samples)} `{split}` frames ({per_frame} each) "
             "| PSNR (dB) |", "|---|---|"]
     rows += [f"| {name} | {np.mean(v):.2f} |" for name, v in out.items()]
@@ -190,7 +184,7 @@ def main() -> int:
     t0 = time.time()
 
     def score(name: str, y: torch.Tensor, ref: np.ndarray, h: int, w: int) -> float:
-        v = psnr(to8(np.clip(y[0, 0, :h, :w].numpy(), 0, 1)), ref)
+        v = frame_psnr(y[0, 0, :h, :w].numpy(), ref)
         scores[name].append(v)
         return v
 
@@ -205,11 +199,11 @@ def main() -> int:
             scenarios.append(s["scenario"])
             scores["blurry"].append(blurry)
             pos, extent, move, lam, _ = md.estimate(v)
-            shipped = score("events path (shipped)", md.deconvolve(x, pos, extent, move, lam),
-                            ref, h, w)
+            y = md.deconvolve(x, pos, extent, move, lam)
+            shipped = score("events path (shipped)", y, ref, h, w)
             scores["shipped where it gains, else blurry (oracle veto)"].append(max(shipped,
                                                                                   blurry))
-            by_scale = {1.0: (shipped, sparsity(md.deconvolve(x, pos, extent, move, lam)))}
+            by_scale = {1.0: (shipped, sparsity(y))}
             for k in a.scales:
                 y = md.deconvolve(x, pos * k, extent * k, move, lam)
                 by_scale[k] = (score(f"path x {k:g}", y, ref, h, w), sparsity(y))

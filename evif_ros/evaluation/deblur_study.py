@@ -73,6 +73,12 @@ def forward(net: torch.nn.Module, design: Design, ir_n: torch.Tensor,
     return net(ir_n, torch.log1p(voxel), [])[0]
 
 
+def frame_psnr(frame: np.ndarray, ref: np.ndarray) -> float:
+    """IR PSNR as `evif eval` scores it: a frame in the blurry frame's normalised units
+    (0-1 = its 0.5-99.5 % range), clipped and quantised to 8 bits, against ``ref`` (8-bit)."""
+    return psnr(to8(np.clip(frame, 0, 1)), ref)
+
+
 class Validation:
     """Full frames of a split, held as tensors (padded to a multiple of 16)."""
 
@@ -87,7 +93,7 @@ class Validation:
             ref = to8(stretch(s["ir_sharp"], lo, scale))
             x = pad_to(torch.from_numpy(ir_n)[None, None], 16)[0]
             v = pad_to(torch.from_numpy(exp_vox)[None], 16)[0]
-            self.items.append((x, v, ref, h, w, psnr(to8(np.clip(ir_n, 0, 1)), ref)))
+            self.items.append((x, v, ref, h, w, frame_psnr(ir_n, ref)))
 
     def blurry_psnr(self) -> float:
         return float(np.mean([it[5] for it in self.items]))
@@ -98,7 +104,7 @@ class Validation:
         scores = []
         for x, v, ref, h, w, _ in self.items:
             out = forward(net, design, x.to(device), v.to(device))[0, 0, :h, :w].cpu().numpy()
-            scores.append(psnr(to8(np.clip(out, 0, 1)), ref))
+            scores.append(frame_psnr(out, ref))
         net.train()
         return float(np.mean(scores))
 
