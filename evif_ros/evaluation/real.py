@@ -30,7 +30,7 @@ from evif_ros.evaluation.real_recording import RealRecording
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
 from evif_ros.runtime.events import recon_edges
-from evif_ros.runtime.model_file import load_exported
+from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.runtime.render import events_image, tile
 from evif_ros.runtime.voxel import WindowVoxelizer
 
@@ -53,6 +53,8 @@ class RealReport:
     recording: str
     model: str
     frames: list[FrameScore]
+    contrast: float | None = None  # the sensor's threshold the event step was scaled to
+    gain: float | None = None  # that scaling (None: the step as trained)
 
     def summary(self, method: str) -> tuple[float, float]:
         v = [getattr(f, method) for f in self.frames]
@@ -79,8 +81,11 @@ def window_ends(rec: RealRecording, t0: int, period_ns: int) -> np.ndarray:
 
 def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
                        period_ns: int = PERIOD_NS, span_ns: int = EXPOSURE_NS,
-                       progress: bool = True) -> RealReport:
+                       progress: bool = True, contrast: float | None = None) -> RealReport:
+    """``contrast``: the sensor's contrast threshold (log units), as the rig calibration's
+    ``davis_contrast`` gives it to the node; None keeps the step the model was trained with."""
     module, meta = load_exported(model_path)
+    gain = set_contrast(module, meta, contrast)
     cfg = meta["config"]
     k, feedback = int(cfg["sub_windows"]), bool(cfg.get("recon_feedback", False))
     h, w = rec.height, rec.width
@@ -134,7 +139,8 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
                                  structure_score(exposure_mean[i], f.image)))
         grid_rows.append([f.image, events_image(ev[a2:b2], w, h), visible[i],
                           (integ * 255).round().astype(np.uint8)])
-    report = RealReport(str(rec.path), str(model_path), scores)
+    report = RealReport(str(rec.path), str(model_path), scores, contrast if gain else None,
+                        gain)
     _write(report, grid_rows, Path(out_dir), (w, h))
     return report
 
@@ -149,8 +155,11 @@ def _write(report: RealReport, grid_rows: list, out: Path, size: tuple[int, int]
             wr.writerow([f.index, round(f.mid_ns * 1e-6, 1), f.events, round(f.evif, 4),
                          round(f.integration, 4), round(f.evif_exposure, 4)])
     (out / "summary.md").write_text(
-        f"Recording `{report.recording}`, model `{report.model}`: structure score per APS "
-        f"frame (evif_ros/evaluation/structure.py), {len(report.frames)} frames.\n\n"
+        f"Recording `{report.recording}`, model `{report.model}`"
+        + ("" if report.gain is None else f" (event step x{report.gain:.2f} for a contrast "
+           f"threshold of {report.contrast:g})")
+        + f": structure score per APS frame (evif_ros/evaluation/structure.py), "
+        f"{len(report.frames)} frames.\n\n"
         + report.table() + "\n")
     if not grid_rows:
         return

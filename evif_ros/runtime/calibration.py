@@ -13,6 +13,9 @@ File format (YAML)::
     ir_camera: {width, height, K, dist}
     ir_from_davis: {R: 3x3, t_m: [x, y, z]}   # X_ir = R X_davis + t (metres)
     working_distance_m: 10.0        # the plane the IR image is mapped on
+    # the event sensor's contrast threshold (log units; optional, `evif contrast` measures
+    # it): the reconstruction's event step is scaled to it (runtime.model_file.set_contrast)
+    davis_contrast: 0.4
 
 The homography maps IR pixel coordinates ``(u, v, 1)`` to DAVIS346 pixel coordinates.
 With the lens models and the extrinsics, the IR image is instead undistorted and mapped
@@ -43,6 +46,7 @@ class Calibration:
     time_offset_ns: int = 0
     ir_latency_ns: tuple[int, int] = (0, 30_000_000)
     geometry: RigGeometry | None = None  # lens models and extrinsics (evif calibrate --bag)
+    davis_contrast: float | None = None  # the event sensor's contrast threshold, log units
 
     @cached_property
     def remap_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -58,6 +62,8 @@ class Calibration:
             "time_offset_ns": int(self.time_offset_ns),
             "ir_latency_ns": [int(v) for v in self.ir_latency_ns],
             **extra,
+            **({} if self.davis_contrast is None
+               else {"davis_contrast": float(self.davis_contrast)}),
         }
 
     def save(self, path: Path) -> None:
@@ -137,7 +143,25 @@ def load_calibration(path: Path) -> Calibration:
     if len(lat) != 2 or not 0 <= lat[0] <= lat[1]:
         raise ConfigError(f"{path}: field 'ir_latency_ns' must be [min, max] with 0 <= min <= max")
     geometry = _geometry(path, data, davis_size, ir_size)
-    return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat, geometry)
+    return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat, geometry,
+                       _contrast(path, data.get("davis_contrast")))
+
+
+MAX_CONTRAST = 2.0  # log units; real DVS pixels are set between ~0.1 and ~1
+
+
+def _contrast(path: Path, value) -> float | None:
+    if value is None:
+        return None
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: field 'davis_contrast' must be a number (log units), "
+                          f"got {value!r}") from None
+    if not 0.0 < c <= MAX_CONTRAST:  # also refuses NaN
+        raise ConfigError(f"{path}: field 'davis_contrast' must be in (0, {MAX_CONTRAST:g}] "
+                          f"log units, got {value!r}")
+    return c
 
 
 def _geometry(path: Path, data: dict, davis_size: tuple[int, int], ir_size: tuple[int, int]

@@ -17,7 +17,7 @@ from evif_ros.errors import EvifError, InputFileError, reason
 from evif_ros.runtime.calibration import Calibration, warp_ir_to_davis
 from evif_ros.runtime.events import EVENT_DTYPE
 from evif_ros.runtime.malloc import retain_freed_memory
-from evif_ros.runtime.model_file import load_exported
+from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.runtime.sync import ExposureWindow
 from evif_ros.runtime.voxel import WindowVoxelizer
 
@@ -87,6 +87,11 @@ class EvifRunner:
         self.recon_span_ns = int(self.meta.get("recon_span_ns", 0) or 0)
         self.calib = calib
         self.warnings = lag_warnings(self.meta, calib.ir_exposure_ns)
+        # the rig's contrast threshold scales the reconstruction's step per event
+        self.contrast_gain = set_contrast(self.model, self.meta, calib.davis_contrast)
+        if calib.davis_contrast is not None and self.contrast_gain is None:
+            self.warnings.append(f"the rig's davis_contrast ({calib.davis_contrast:g}) is not "
+                                 f"used: {Path(model_path).name} has no recon_contrast_ref")
         w, h = calib.davis_size
         self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window
         self.state: list = []

@@ -32,3 +32,28 @@ def load_exported(path: Path, device: str = "cpu"):
                              f"integer, got {k!r}")
     module.eval()
     return module, meta
+
+
+def contrast_gain(meta: dict, contrast: float | None) -> float | None:
+    """The factor on the reconstruction's event step for a sensor of contrast threshold
+    ``contrast`` (log units): ``contrast / recon_contrast_ref``, the file's reference, the
+    threshold its learned step is right for (``scripts/contrast_ref.py`` fits it). None when
+    either is unknown: the step stays as trained."""
+    ref = meta.get("recon_contrast_ref")
+    if contrast is None or not isinstance(ref, (int, float)) or ref <= 0:
+        return None
+    return float(contrast) / float(ref)
+
+
+def set_contrast(module, meta: dict, contrast: float | None) -> float | None:
+    """Scale a loaded file's advection step to a sensor of ``contrast`` (one event moves the
+    kept image by the sensor's threshold, so the step is proportional to it; see
+    ``evif_ros/rigcal/contrast.py``); returns the gain, None when nothing changed (no
+    contrast given, a file without a reference or without advection). Call once per
+    loaded module: the gain multiplies the file's own step."""
+    gain = contrast_gain(meta, contrast)
+    recon = getattr(module, "recon", None)
+    if gain is None or recon is None or not getattr(recon, "advect", False):
+        return None
+    recon.step_max = float(recon.step_max) * gain  # a TorchScript attribute, not a constant
+    return gain

@@ -15,6 +15,7 @@ import sys
 import sysconfig
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -245,15 +246,21 @@ def test_rviz_requested_but_not_installed_starts_nothing(workspace, tmp_path):
 
 def test_rig_launch_with_a_calibration_offers_the_transform_or_says_why_not(workspace,
                                                                            tmp_path):
+    from evif_ros.paths import share_file
+    from evif_ros.runtime.model_file import load_exported
     from evif_ros.sim.calibration import CalibrationRigConfig, ground_truth_calibration
 
     calib = tmp_path / "rig_calibration.yaml"
-    ground_truth_calibration(CalibrationRigConfig()).save(calib)
+    # with the event sensor's contrast threshold, 1.5x the shipped file's reference
+    ref = load_exported(share_file("models", "evif_rt.ts"))[1]["recon_contrast_ref"]
+    replace(ground_truth_calibration(CalibrationRigConfig()),
+            davis_contrast=round(1.5 * ref, 4)).save(calib)
     assert rt.run_in(workspace, "ros2 pkg prefix tf2_ros").returncode != 0  # precondition
     with rt.Launch(workspace, f"evif_ros rig.launch.py source:=synthetic calibration:={calib} "
                    "duration:=1", tmp_path / "launch.log") as launch:
         _wait_for(launch, "no davis -> ir transform")
         _wait_for(launch, "on cpu", timeout=120)  # the model is loaded with the calibration
+        _wait_for(launch, "event step x1.50 for the rig's contrast threshold")
         rc = launch.interrupt(group=False)
         _assert_clean_exit(launch, rc, NODES)
 

@@ -1,6 +1,7 @@
 """``evif calibrate``: the rig's calibration, from a recording of a heated checkerboard
 (``--bag``: lenses, the thermal camera's pose and clock offset) or from matched points
-(``--pairs``: a homography only)."""
+(``--pairs``: a homography only); ``evif contrast``: the event sensor's contrast threshold,
+from a recording with APS frames."""
 
 from __future__ import annotations
 
@@ -62,7 +63,37 @@ def _from_bag(args: argparse.Namespace) -> None:
     print(f"wrote {out} and {report}")
 
 
+def _contrast(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from evif_ros.evaluation.real_recording import load_recording
+    from evif_ros.rigcal.contrast import estimate_contrast
+    from evif_ros.runtime.calibration import load_calibration
+
+    if (args.calibration is None) != (args.out is None):
+        raise EvifError("evif contrast: --calibration and --out go together (the rig file to "
+                        "copy and the one to write with davis_contrast set)")
+    rec = load_recording(Path(args.recording))
+    est = estimate_contrast(rec.events, [(f.image, f.mid_ns) for f in rec.frames],
+                            source=str(args.recording))
+    print(f"{args.recording}: {est.summary()}")
+    if args.out is not None:
+        calib = load_calibration(Path(args.calibration))
+        replace(calib, davis_contrast=round(est.contrast, 3)).save(Path(args.out))
+        print(f"wrote {args.out} (davis_contrast {est.contrast:.3f})")
+
+
 def register(sub) -> None:
+    p = sub.add_parser("contrast", help="the event sensor's contrast threshold from a "
+                       "recording with APS frames and the camera moving (AEDAT4, or "
+                       "events.npz + frames.csv)")
+    p.add_argument("recording", help="an .aedat4 file or a folder with events.npz and "
+                   "frames.csv")
+    p.add_argument("--calibration", help="a rig calibration YAML to copy ...")
+    p.add_argument("--out", help="... into this file, with davis_contrast set (the node "
+                   "scales the reconstruction's event step to it)")
+    p.set_defaults(func=_contrast)
+
     p = sub.add_parser("calibrate", help="rig calibration from a checkerboard recording "
                                          "(--bag) or from matched keypoints (--pairs)")
     p.add_argument("--bag", help="rosbag2 of a heated checkerboard moved in front of the rig "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evif_ros.apps.commands.argtypes import COUNT, POSITIVE
+from evif_ros.apps.commands.argtypes import COUNT, POSITIVE, number
 
 
 def _eval_real(args: argparse.Namespace) -> None:
@@ -18,7 +18,12 @@ def _eval_real(args: argparse.Namespace) -> None:
     model = Path(args.model) if args.model else share_file("models", DEFAULT_MODEL)
     rec = load_recording(Path(args.recording))
     report = evaluate_recording(model, rec, Path(args.out), int(args.period_ms * 1e6),
-                                int(args.span_ms * 1e6), progress=not args.quiet)
+                                int(args.span_ms * 1e6), progress=not args.quiet,
+                                contrast=args.contrast)
+    if args.contrast is not None and report.gain is None:
+        print(f"note: {model.name} has no recon_contrast_ref; --contrast not used")
+    elif report.gain is not None:
+        print(f"event step x{report.gain:.2f} for a contrast threshold of {args.contrast:g}")
     print(report.table())
     print(f"per-frame scores, summary and grid.png in {args.out}")
 
@@ -51,6 +56,10 @@ def register(sub) -> None:
     p.add_argument("--span-ms", type=POSITIVE, default=25.0,
                    help="events before each window end a model without image feedback "
                         "sees (the IR exposure)")
+    p.add_argument("--contrast", type=number(float, 0.01, 2.0), default=None,
+                   help="the sensor's contrast threshold (log units; `evif contrast` measures "
+                   "it): scales the event step as the rig calibration's davis_contrast does "
+                   "in the node (default: the step as trained)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_real)
 

@@ -105,6 +105,9 @@ class EvifNode(Node):
             os, "sched_getaffinity") else []))
         self.get_logger().info(f"model {path} (K={self.k}) on {self.device}, "
                                f"{torch.get_num_threads()} threads, cores {cores}")
+        if self.runner.contrast_gain is not None:
+            self.get_logger().info(f"event step x{self.runner.contrast_gain:.2f} for the rig's "
+                                   f"contrast threshold {self.calib.davis_contrast:g}")
         for text in self.runner.warnings:
             self.get_logger().warning(text)
         prebin = declare(self, "prebin", True, "Bin each exposure's events into its voxel "
