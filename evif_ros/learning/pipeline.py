@@ -196,17 +196,19 @@ class EvifPipeline(nn.Module):
             return sub_voxels
         return sub_voxels.reshape(b, k, 2, c // 2, h, w).sum(3)
 
-    def reconstruct(self, sub_voxels: Tensor, state: List[Tensor], channels_last: bool = False
+    def reconstruct(self, sub_voxels: Tensor, state: List[Tensor], channels_last: bool = False,
+                    gain: Optional[Tensor] = None
                     ) -> Tuple[Tensor, List[Tensor], List[Tensor], Tensor]:
         """(B, K, C, H, W) sub-window grids -> (visible at mid-exposure, state, the
         decoder features for cross-task enhancement (one per pass: at half the network's
-        resolution, or its last with ``enhance_level`` 1), the last decoder feature)."""
+        resolution, or its last with ``enhance_level`` 1), the last decoder feature).
+        ``gain``: the advection step's factor per sample (``ReconNet``; training)."""
         b, k, c, h, w = sub_voxels.shape
         if self.recon_stacked:
             counts = self.per_polarity(sub_voxels).reshape(b, 2 * k, h, w)
             if channels_last:  # the stacked grids come from a 5-D tensor, always NCHW
                 counts = counts.contiguous(memory_format=torch.channels_last)
-            visible, state, feat, dec = self.recon(self.events_in(counts), state, counts)
+            visible, state, feat, dec = self.recon(self.events_in(counts), state, counts, gain)
             return visible, state, [dec if self.deblur.enhance_level == 1 else feat], dec
         feats: List[Tensor] = []
         visible = sub_voxels[:, 0, :1]

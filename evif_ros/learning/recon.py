@@ -59,7 +59,10 @@ class ReconNet(nn.Module):
     ``advect`` (with ``feedback``): ``voxel`` must be the stacked per-polarity log counts
     (channels ON, OFF of each sub-window in turn, ``EvifPipeline.reconstruct``); ``counts``,
     the same counts before the log, if the caller has them (saves undoing the log: 12
-    full-resolution planes, ~3 % of a CPU frame).
+    full-resolution planes, ~3 % of a CPU frame). ``gain`` (B, 1, 1, 1), with ``advect``: a
+    factor on the step per sample, each training sequence's sensor threshold over the
+    reference (``train-visible --contrast-ref``); at run time the file's ``step_max`` is
+    scaled instead (``runtime.model_file.set_contrast``).
     """
 
     def __init__(self, in_ch: int = 10, base: int = 32, encoders: int = 3, res_blocks: int = 2,
@@ -116,8 +119,8 @@ class ReconNet(nn.Module):
             state.append(torch.full((b, 1, h, w), 0.5, dtype=x.dtype, device=x.device))
         return state
 
-    def forward(self, voxel: Tensor, state: List[Tensor], counts: Optional[Tensor] = None
-                ) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
+    def forward(self, voxel: Tensor, state: List[Tensor], counts: Optional[Tensor] = None,
+                gain: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor], Tensor, Tensor]:
         if len(state) == 0:
             state = self.init_state(voxel)
         prev = state[len(state) - 1]  # the last image (used with feedback only)
@@ -167,7 +170,10 @@ class ReconNet(nn.Module):
                     both = on + off
                     near = box_sum3(both) - both
                     change = change * (near >= self.advect_support).to(change.dtype)
-                prev = torch.clamp(prev + self.step_max * out[:, 2:3] * change, 0.0, 1.0)
+                step = self.step_max * out[:, 2:3]
+                if gain is not None:  # training: each sequence's sensor threshold / ref
+                    step = step * gain
+                prev = torch.clamp(prev + step * change, 0.0, 1.0)
             image = gate * prev + (1.0 - gate) * out[:, :1]
             new_state.append(image)
             return image, new_state, feat, x

@@ -61,19 +61,26 @@ class VisibleTrainArgs:
     structure: float = 0.0  # weight of the structure loss
     advect: bool = False  # add the event advection of the kept image
     advect_support: int = 0  # neighbouring events an event needs to move the image
+    # > 0: the advection step of each sequence is scaled by its sensor's threshold over this
+    # reference, as the runtime scales it for a rig whose threshold it is told
+    contrast_ref: float = 0.0
 
 
 class SequenceData:
-    """A video split in memory: event counts (N, T, K, 2, S, S) uint8, frames (N, T, S, S)."""
+    """A video split in memory: event counts (N, T, K, 2, S, S) uint8, frames (N, T, S, S),
+    each sequence's sensor threshold (N,) (NaN if its shard predates it)."""
 
     def __init__(self, data_dir: Path, split: str = "train", limit: int = 0):
-        counts, frames = [], []
+        counts, frames, c_on = [], [], []
         for i, q in enumerate(iter_sequences(Path(data_dir), split)):
             if limit and i >= limit:
                 break
             counts.append(q["counts"])
             frames.append(q["frames"])
+            c_on.append(q["c_on"])
         self.counts, self.frames = np.stack(counts), np.stack(frames)
+        self.c_on = np.array(c_on)
+        self.last: list[int] = []  # the sequences of the last batch
 
     def __len__(self) -> int:
         return self.counts.shape[0]
@@ -87,8 +94,10 @@ class SequenceData:
             raise ConfigError(f"sequences hold {t_all} windows of {s} px; asked for "
                               f"{windows} windows of {crop} px")
         ev, im = [], []
+        self.last = []
         for _ in range(size):
             i, t0 = int(rng.integers(n)), int(rng.integers(t_all - windows + 1))
+            self.last.append(i)
             y, x = rng.integers(0, s - crop + 1, 2)
             e = self.counts[i, t0:t0 + windows, ..., y:y + crop, x:x + crop]
             f = self.frames[i, t0:t0 + windows, y:y + crop, x:x + crop]
@@ -159,14 +168,15 @@ def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
 
 
 def sequence_loss(model: EvifPipeline, events: torch.Tensor, frames: torch.Tensor,
-                  state: list, first: int, skip: int, structure: float = 0.0
-                  ) -> tuple[torch.Tensor, list, dict]:
+                  state: list, first: int, skip: int, structure: float = 0.0,
+                  gain: torch.Tensor | None = None) -> tuple[torch.Tensor, list, dict]:
     """Run the reconstruction over ``events`` (B, T, K, 2, H, W) from ``state``; the mean
-    loss over windows ``first + j >= skip``, the new state, and the terms."""
+    loss over windows ``first + j >= skip``, the new state, and the terms. ``gain``: the
+    advection step's factor per sequence (B, 1, 1, 1)."""
     total = torch.zeros(())
     l1_sum, ssim_sum, st_sum, n = 0.0, 0.0, 0.0, 0
     for j in range(events.shape[1]):
-        vis, state, _, _ = model.reconstruct(events[:, j], state)
+        vis, state, _, _ = model.reconstruct(events[:, j], state, gain=gain)
         if first + j < skip:
             continue
         l1 = F.l1_loss(vis, frames[:, j])
@@ -213,6 +223,9 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
     data = SequenceData(args.data, "train", args.limit)
     if len(data) == 0:
         raise InputFileError(f"{args.data}: no training sequences")
+    if args.contrast_ref > 0 and not (cfg.recon_advect and np.isfinite(data.c_on).all()):
+        raise ConfigError(f"{args.data}: --contrast-ref needs --advect and shards that store "
+                          "each sequence's threshold (c_on; remake them with this version)")
     rng = np.random.default_rng([args.seed, start])
     log_path = out / "visible.csv"
     new_log = not log_path.exists() or start == 0
@@ -228,12 +241,14 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
             for g in opt.param_groups:
                 g["lr"] = lr
             events, frames = data.batch(rng, args.batch, args.crop, args.windows)
+            gain = None if args.contrast_ref <= 0 else torch.from_numpy(
+                data.c_on[data.last] / args.contrast_ref).float().view(-1, 1, 1, 1)
             state: list = []
             losses, terms = [], {}
             for first in range(0, args.windows, args.tbptt):
                 sl = slice(first, first + args.tbptt)
                 loss, state, terms = sequence_loss(model, events[:, sl], frames[:, sl], state,
-                                                   first, args.skip, args.structure)
+                                                   first, args.skip, args.structure, gain)
                 opt.zero_grad(set_to_none=True)
                 if loss.requires_grad:
                     loss.backward()

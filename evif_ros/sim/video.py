@@ -268,7 +268,8 @@ def write_video_dataset(out_dir: Path, split: str, sequences: int, seed: int,
 
 
 def iter_sequences(data_dir: Path, split: str) -> Iterator[dict]:
-    """The split's sequences in order (``counts``, ``frames``, ``period_ns``)."""
+    """The split's sequences in order (``counts``, ``frames``, ``period_ns``, and the
+    sensor's ON threshold ``c_on``, NaN in shards written before it was stored)."""
     shards = sorted(Path(data_dir).glob(f"{split}-*.npz"))
     shards = [p for p in shards if not p.name.endswith(".tmp.npz")]
     if not shards:
@@ -277,7 +278,9 @@ def iter_sequences(data_dir: Path, split: str) -> Iterator[dict]:
         try:
             z = np.load(shard)
             counts, frames, period = z["counts"], z["frames"], z["period_ns"]
+            c_on = z["c_on"] if "c_on" in z.files else np.full(counts.shape[0], np.nan)
         except Exception as exc:  # noqa: BLE001 - numpy/zipfile raise many kinds
             raise InputFileError(f"{shard}: unreadable video shard ({reason(exc)})") from exc
         for i in range(counts.shape[0]):
-            yield {"counts": counts[i], "frames": frames[i], "period_ns": int(period[i])}
+            yield {"counts": counts[i], "frames": frames[i], "period_ns": int(period[i]),
+                   "c_on": float(c_on[i])}

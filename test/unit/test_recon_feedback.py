@@ -226,3 +226,32 @@ def test_changing_the_support_keeps_every_weight():
     assert new_cfg.recon_advect_support == 2 and new.recon.advect_support == 2
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                   new.state_dict().values()))
+
+
+def test_training_gain_scales_each_sequences_step_hand_computed():
+    """`train-visible --contrast-ref`: each sequence's step times its own gain (its sensor's
+    threshold over the reference), the same moves as the runtime's scaled step_max."""
+    from evif_ros.learning.recon import STEP_MAX
+
+    cfg = replace(_small(True), recon_advect=True)
+    model = EvifPipeline(cfg).eval()
+    s2 = cfg.scale ** 2
+    with torch.no_grad():
+        model.recon.pred.weight.zero_()
+        model.recon.pred.bias[:s2] = 0.0
+        model.recon.pred.bias[s2:2 * s2] = 1.0
+        model.recon.pred.bias[2 * s2:] = -1.0
+        sub = torch.zeros(2, 3, 2, 32, 32)
+        sub[:, 0, 0, 5, 7] = 2  # 2 ON events at one pixel, in both sequences
+        _, state, _, _ = model.reconstruct(torch.zeros(2, 3, 2, 32, 32), [])
+        state[-1] = torch.full_like(state[-1], 0.4)
+        gain = torch.tensor([1.0, 2.5]).view(2, 1, 1, 1)
+        vis, _, _, _ = model.reconstruct(sub, state, gain=gain)
+        model.recon.step_max = STEP_MAX * 2.5  # the runtime's way, for the second
+        vis_rt, _, _, _ = model.reconstruct(sub[1:], [s[1:] for s in state])
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    g, step = sig(1.0), STEP_MAX * sig(-1.0)
+    for i, k in enumerate((1.0, 2.5)):
+        want = g * (0.4 + 2 * step * k) + (1 - g) * 0.5
+        assert abs(float(vis[i, 0, 5, 7]) - want) < 1e-6
+    assert torch.allclose(vis[1:], vis_rt, atol=1e-6)

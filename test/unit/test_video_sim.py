@@ -75,3 +75,30 @@ def test_sequences_are_deterministic_per_seed(tmp_path):
     assert np.array_equal(a["counts"], b["counts"]) and np.array_equal(a["frames"], b["frames"])
     assert not np.array_equal(a["frames"], c["frames"])
     assert 10e6 <= a["period_ns"] <= 110e6
+
+
+def test_training_reads_each_sequences_threshold_back(tmp_path):
+    """`train-visible --contrast-ref` scales each sequence's step by the threshold its
+    sensor was drawn with: the shard keeps it beside the events and the batch says which
+    sequences it drew; a shard written before thresholds were stored reads as NaN, which
+    the option refuses."""
+    from evif_ros.learning.train_visible import SequenceData
+    from evif_ros.sim.video import write_video_dataset
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(photos / f"p{i}.png"), cv2.imread(str(_photo(tmp_path))))
+    cfg = VideoConfig(photos_dir=str(photos), size=32, windows=3, sub_windows=2)
+    write_video_dataset(tmp_path / "v", "train", 3, 5, cfg, workers=1, progress=False)
+    data = SequenceData(tmp_path / "v")
+    stored = np.load(sorted((tmp_path / "v").glob("train-*.npz"))[0])["c_on"]
+    assert np.array_equal(data.c_on, stored) and ((stored >= 0.1) & (stored <= 0.6)).all()
+    ev, _ = data.batch(np.random.default_rng(0), 4, 16, 2)
+    assert len(data.last) == 4 and ev.shape[0] == 4
+    old = tmp_path / "old"
+    old.mkdir()
+    z = dict(np.load(sorted((tmp_path / "v").glob("train-*.npz"))[0]))
+    del z["c_on"]
+    np.savez(old / "train-00000.npz", **z)
+    assert np.isnan(SequenceData(old).c_on).all()

@@ -27,7 +27,7 @@ def _train_visible(args: argparse.Namespace) -> None:
         crop=args.crop, windows=args.windows, tbptt=args.tbptt, lr=args.lr,
         threads=args.threads, seed=args.seed, time_limit_min=args.time_limit,
         limit=args.limit, structure=args.structure, advect=args.advect,
-        advect_support=args.advect_support),
+        advect_support=args.advect_support, contrast_ref=args.contrast_ref),
         progress=not args.quiet)
     print(f"visible: {ckpt}")
 
@@ -74,6 +74,11 @@ def register(sub) -> None:
     p.add_argument("--advect-support", type=NATURAL, default=2,
                    help="with --advect: events move the image only where at least this many "
                    "fell on the 8 neighbouring pixels in the window (isolated noise does not)")
+    p.add_argument("--contrast-ref", type=number(float, 0.0, 2.0), default=0.0,
+                   help="with --advect: scale each sequence's event step by its sensor's "
+                   "threshold over this reference, as the runtime does for a rig that gives "
+                   "its threshold (0 = off; store it in the exported file with "
+                   "scripts/contrast_ref.py --set)")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N sequences (tests)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_visible)
