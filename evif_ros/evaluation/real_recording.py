@@ -1,9 +1,12 @@
-"""Real recordings with APS frames, in two layouts:
+"""Real recordings with APS frames, in three layouts:
 
 - an AEDAT4 file as DV writes it (events and frames; dv-processing reads it);
 - a folder holding ``events.npz`` (``x``, ``y``, ``t_us``, ``p``, ``width``, ``height``) and
   ``frames.csv`` (``index, aps, exposure_start_us, exposure_end_us``, one row per APS frame,
-  ``aps`` a file name relative to the folder), as the eSL-Net ``cups`` example is laid out.
+  ``aps`` a file name relative to the folder), as the eSL-Net ``cups`` example is laid out;
+- a rosbag2 (``evif record``, ``evif simulate``, a libcaer_driver bag): the events topic and
+  the APS frames, stamped at mid-exposure on the event clock (the exposure's length is not
+  in the message: each frame is taken as its middle instant).
 
 Times become int64 ns on the sensor clock.
 """
@@ -11,6 +14,7 @@ Times become int64 ns on the sensor clock.
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +49,14 @@ def load_recording(path: Path) -> RealRecording:
     """A recording in either layout; one-line :class:`InputFileError` naming the file and
     field at fault otherwise."""
     path = Path(path)
+    if _is_bag(path):
+        return _load_bag(path)
     if path.is_dir():
         return _load_folder(path)
     if path.is_file():
         return _load_aedat4(path)
-    raise InputFileError(f"{path}: no such recording (an .aedat4 file or a folder with "
-                         "events.npz and frames.csv)")
+    raise InputFileError(f"{path}: no such recording (an .aedat4 file, a rosbag2 or a folder "
+                         "with events.npz and frames.csv)")
 
 
 def _sorted(events: np.ndarray) -> np.ndarray:
@@ -100,6 +106,47 @@ def _load_folder(root: Path) -> RealRecording:
     if not frames:
         raise InputFileError(f"{csv_path}: no APS frames")
     return RealRecording(root, _sorted(ev), frames, width, height)
+
+
+def _is_bag(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file() or any(path.glob("*.mcap"))
+    return path.suffix == ".mcap"
+
+
+def _load_bag(path: Path) -> RealRecording:
+    from evif_ros.ros.bags import EVENT_PACKET, events_from_any, header_ns, open_bag
+    from evif_ros.runtime import topics
+    from evif_ros.runtime.msgs import POINTCLOUD2, image_from_msg
+
+    chunks, frames = [], []
+    dropped: dict[str, int] = {}
+    with open_bag(path) as reader:
+        conns = [c for c in reader.connections if c.topic == topics.APS
+                 or (c.topic == topics.EVENTS and c.msgtype in (POINTCLOUD2, EVENT_PACKET))]
+        for conn, _, raw in reader.messages(conns):
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+                if conn.topic == topics.APS:
+                    mid = header_ns(msg)
+                    img = image_from_msg(msg, conn.topic, ("mono8",)).copy()
+                    frames.append(ApsFrame(img, mid, mid))
+                else:
+                    chunks.append(events_from_any(msg, conn.msgtype, conn.topic))
+            except Exception:  # noqa: BLE001 - a damaged message is dropped and counted
+                dropped[conn.topic] = dropped.get(conn.topic, 0) + 1
+    for topic, n in dropped.items():
+        print(f"warning: {path}: dropped {n} malformed message(s) on {topic}", file=sys.stderr)
+    if not chunks or not sum(c.size for c in chunks):
+        raise InputFileError(f"{path}: no events on {topics.EVENTS}")
+    if not frames:
+        raise InputFileError(f"{path}: no APS frames on {topics.APS}")
+    frames.sort(key=lambda f: f.mid_ns)
+    height, width = frames[0].image.shape
+    events = np.concatenate(chunks)
+    if events["x"].max() >= width or events["y"].max() >= height:
+        raise InputFileError(f"{path}: events outside the APS frames' {width}x{height}")
+    return RealRecording(path, _sorted(events), frames, width, height)
 
 
 def _load_aedat4(path: Path) -> RealRecording:

@@ -3,9 +3,10 @@
 An event camera pixel fires each time its log intensity moves by the contrast threshold C
 (log units) since its last event, so between two APS frames the net event count of a pixel
 (ON minus OFF) is the change of its log intensity divided by C. The APS frames measure that
-change directly (a DAVIS APS reading is linear in intensity), so C is the slope of
-``log I1 - log I0`` against the net count, over the pixels where both frames are well
-exposed. Both maps are smoothed first (a Gaussian of ``sigma`` px): the APS frames are
+change directly (a DAVIS APS reading is linear in intensity), so C is the slope of the
+line fitted to ``log I1 - log I0`` against the net count, over the pixels where both frames
+are well exposed (its intercept takes up an exposure time that changed between them).
+Both maps are smoothed first (a Gaussian of ``sigma`` px): the APS frames are
 motion-blurred and a moving edge's events land a little apart from where its blurred
 reading changed; over a few pixels both agree.
 
@@ -69,10 +70,12 @@ def pair_slope(image0: np.ndarray, image1: np.ndarray, counts: np.ndarray,
     if border:
         ok[:border], ok[-border:], ok[:, :border], ok[:, -border:] = False, False, False, False
     d, n = d[ok], n[ok]
-    nn = float(n @ n)
-    if d.size < 2 or nn == 0.0 or d.std() == 0.0 or n.std() == 0.0:
+    if d.size < 2 or d.std() == 0.0 or n.std() == 0.0:
         return float("nan"), float("nan")
-    return float(d @ n) / nn, float(np.corrcoef(d, n)[0, 1])
+    # with an intercept: an exposure time that changed between the frames (auto-exposure)
+    # shifts every pixel's log change alike, which no event reports
+    dn, nc = d - d.mean(), n - n.mean()
+    return float(dn @ nc) / float(nc @ nc), float(np.corrcoef(d, n)[0, 1])
 
 
 def estimate_contrast(events: np.ndarray, frames: Sequence[tuple[np.ndarray, int]],

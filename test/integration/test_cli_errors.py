@@ -165,6 +165,18 @@ def test_broken_bag_eval_fails_in_one_line(sim_bag, tmp_path):
         assert_one_line(res, bags[what])
 
 
+def test_broken_bags_in_contrast_and_eval_real_fail_in_one_line(sim_bag, tmp_path):
+    """The commands that read a recording with APS frames take bags too: a broken one ends
+    in one line naming it, whatever broke."""
+    bags = _broken_bags(sim_bag, tmp_path)
+    for what, bag in bags.items():
+        assert_one_line(run(["contrast", bag], timeout=60), bag)
+        assert what
+    bag = bags["random bytes"]
+    assert_one_line(run(["eval-real", bag, "--out", tmp_path / "o", "--quiet"], timeout=60),
+                    bag)
+
+
 def test_broken_calibrations(sim_bag, tmp_path):
     good = (Path(__file__).resolve().parents[2] / "calibration"
             / "synthetic_rig.yaml").read_text()

@@ -114,3 +114,17 @@ def test_console_script_is_installed(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "moon" in res.stderr
+
+
+def test_contrast_threshold_of_the_simulated_sensor_from_its_bag_and_aedat4(recording,
+                                                                           capsys):
+    """`evif contrast` on the rig's own recordings (the rosbag2 through rosbags, the AEDAT4
+    through dv-processing) finds the threshold the simulated sensor was given."""
+    from evif_ros.sim.rig import RigConfig
+
+    truth = RigConfig().dvs.c_on
+    for rec in (recording / "rig", recording / "davis.aedat4"):
+        assert main(["contrast", str(rec)]) == 0
+        out = capsys.readouterr().out
+        c = float(out.split("contrast threshold ")[1].split()[0])
+        assert abs(c - truth) < 0.1 * truth, (rec, out)

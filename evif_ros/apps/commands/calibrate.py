@@ -85,10 +85,10 @@ def _contrast(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("contrast", help="the event sensor's contrast threshold from a "
-                       "recording with APS frames and the camera moving (AEDAT4, or "
-                       "events.npz + frames.csv)")
-    p.add_argument("recording", help="an .aedat4 file or a folder with events.npz and "
-                   "frames.csv")
+                       "recording with APS frames and the camera moving (AEDAT4, rosbag2, "
+                       "or events.npz + frames.csv)")
+    p.add_argument("recording", help="an .aedat4 file, a rosbag2 (evif record) or a folder "
+                   "with events.npz and frames.csv")
     p.add_argument("--calibration", help="a rig calibration YAML to copy ...")
     p.add_argument("--out", help="... into this file, with davis_contrast set (the node "
                    "scales the reconstruction's event step to it)")

@@ -46,9 +46,9 @@ def _eval_stopgo(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("eval-real", help="score the visible reconstruction on a real "
-                       "recording with APS frames (AEDAT4, or events.npz + frames.csv)")
-    p.add_argument("recording", help="an .aedat4 file or a folder with events.npz and "
-                   "frames.csv")
+                       "recording with APS frames (AEDAT4, rosbag2, or events.npz + frames.csv)")
+    p.add_argument("recording", help="an .aedat4 file, a rosbag2 (evif record) or a folder "
+                   "with events.npz and frames.csv")
     p.add_argument("--out", required=True)
     p.add_argument("--model", default="", help="TorchScript model (default: shipped)")
     p.add_argument("--period-ms", type=POSITIVE, default=1e3 / 30,
