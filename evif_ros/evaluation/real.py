@@ -139,7 +139,8 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
                                  structure_score(exposure_mean[i], f.image)))
         grid_rows.append([f.image, events_image(ev[a2:b2], w, h), visible[i],
                           (integ * 255).round().astype(np.uint8)])
-    report = RealReport(str(rec.path), str(model_path), scores, contrast if gain else None,
+    report = RealReport(str(rec.path), str(model_path), scores,
+                        None if gain is None else contrast,
                         gain)
     _write(report, grid_rows, Path(out_dir), (w, h))
     return report
