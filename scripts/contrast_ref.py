@@ -27,22 +27,21 @@ from tqdm import tqdm
 
 from evif_ros.learning.losses import ssim
 from evif_ros.learning.train import model_from_exported
+from evif_ros.runtime.model_file import load_exported
+from evif_ros.sim.video import iter_sequences
 
 BINS = (0.1, 0.16, 0.25, 0.4, 0.61)  # the training range 0.1-0.6 in four parts
 
 
 def sequences(data: Path, split: str, limit: int):
     """``(counts (T, K, 2, S, S), frames (T, S, S) uint8, c_on)`` of a video split."""
-    n = 0
-    for shard in sorted(data.glob(f"{split}-*.npz")):
-        z = np.load(shard)
-        if "c_on" not in z.files:
-            sys.exit(f"{shard}: no c_on (made before `evif video-dataset` stored thresholds)")
-        for i in range(z["counts"].shape[0]):
-            if n >= limit:
-                return
-            yield z["counts"][i], z["frames"][i], float(z["c_on"][i])
-            n += 1
+    for n, q in enumerate(iter_sequences(data, split)):
+        if n >= limit:
+            return
+        if np.isnan(q["c_on"]):
+            sys.exit(f"{data}: no c_on (shards made before `evif video-dataset` stored "
+                     "thresholds)")
+        yield q["counts"], q["frames"], q["c_on"]
 
 
 def sequence_ssim(model, counts: np.ndarray, frames: np.ndarray, skip: int) -> float:
@@ -59,9 +58,7 @@ def sequence_ssim(model, counts: np.ndarray, frames: np.ndarray, skip: int) -> f
 
 def write_ref(path: Path, ref: float) -> None:
     """The file with ``recon_contrast_ref`` in its metadata, its code and weights as they are."""
-    extra = {"evif.json": ""}
-    module = torch.jit.load(str(path), _extra_files=extra)
-    meta = json.loads(extra["evif.json"])
+    module, meta = load_exported(path)
     meta["recon_contrast_ref"] = round(ref, 3)
     torch.jit.save(module, str(path), _extra_files={"evif.json": json.dumps(meta)})
 

@@ -13,11 +13,12 @@ import torch
 from evif_ros.apps.cli import main
 from evif_ros.errors import ConfigError, InputFileError
 from evif_ros.paths import share_file
-from evif_ros.rigcal.contrast import estimate_contrast, net_counts, pair_slope
+from evif_ros.rigcal.contrast import estimate_contrast, pair_slope
 from evif_ros.runtime.calibration import load_calibration
 from evif_ros.runtime.events import EVENT_DTYPE
 from evif_ros.runtime.inference import EvifRunner
 from evif_ros.runtime.model_file import contrast_gain, load_exported, set_contrast
+from evif_ros.runtime.voxel import voxel_grid
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dv_sample_davis346.aedat4"
@@ -31,8 +32,9 @@ def events_at(xs, ys, ps, t0=0):
 
 
 def test_net_counts_by_hand():
+    # the estimator's net count per pixel between two frames: a one-bin voxel grid
     ev = events_at([1, 1, 1, 2, 0], [0, 0, 0, 1, 1], [1, 1, 0, 0, 1])
-    n = net_counts(ev, 2, 3)
+    n = voxel_grid(ev, 1, 0, 10, 2, 3)[0]
     assert n.tolist() == [[0, 1, 0], [1, 0, -1]]
 
 
