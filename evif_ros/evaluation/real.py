@@ -11,6 +11,9 @@ A diagnostic beside the score: the mean of the reconstructions at every window e
 the APS exposure, scored the same way. The APS frame integrates its whole exposure (104 ms
 in ``cups``), so on fast motion even a perfect image at mid-exposure correlates poorly with
 it; how much the average gains shows how much of a low score is the reference's blur.
+And a ceiling per frame (:mod:`evif_ros.evaluation.exposure_blur`): the reconstruction
+scored against itself blurred along the exposure's motion, what the APS blur alone would
+leave of a perfect score.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from evif_ros.evaluation.baselines import event_integration
 from evif_ros.evaluation.benchmark import to8
+from evif_ros.evaluation.exposure_blur import blur_along, exposure_path
 from evif_ros.evaluation.real_recording import RealRecording
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
@@ -46,6 +50,8 @@ class FrameScore:
     evif: float
     integration: float
     evif_exposure: float  # the mean reconstruction over the APS exposure (diagnostic)
+    blur_ceiling: float  # the reconstruction against itself blurred as the APS (diagnostic)
+    motion_px: float  # the length of that blur's path over the exposure
 
 
 @dataclass
@@ -64,7 +70,9 @@ class RealReport:
         rows = ["| method | mean structure score | worst frame | frames < 0.30 |",
                 "|---|---|---|---|"]
         for m, name in (("evif", "EVIF visible"), ("integration", "event integration"),
-                        ("evif_exposure", "EVIF averaged over the APS exposure (diagnostic)")):
+                        ("evif_exposure", "EVIF averaged over the APS exposure (diagnostic)"),
+                        ("blur_ceiling", "EVIF against itself blurred by the exposure's "
+                                         "motion (the APS blur's ceiling, diagnostic)")):
             mean, worst = self.summary(m)
             low = sum(getattr(f, m) < 0.3 for f in self.frames)
             rows.append(f"| {name} | {mean:.3f} | {worst:.3f} | {low} of {len(self.frames)} |")
@@ -133,10 +141,13 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
         a, b = np.searchsorted(times, [mid - 10 * 30_000_000, mid])
         integ = event_integration(ev[a:b], mid, h, w)
         a2, b2 = np.searchsorted(times, [f.start_ns - t0, f.end_ns - t0])
+        path = exposure_path(ev[a2:b2], f.start_ns - t0, f.end_ns - t0, h, w)
         scores.append(FrameScore(i, int(mid), int(b2 - a2),
                                  structure_score(visible[i], f.image),
                                  structure_score(integ, f.image),
-                                 structure_score(exposure_mean[i], f.image)))
+                                 structure_score(exposure_mean[i], f.image),
+                                 structure_score(visible[i], blur_along(visible[i], path)),
+                                 float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())))
         grid_rows.append([f.image, events_image(ev[a2:b2], w, h), visible[i],
                           (integ * 255).round().astype(np.uint8)])
     report = RealReport(str(rec.path), str(model_path), scores,
@@ -151,10 +162,11 @@ def _write(report: RealReport, grid_rows: list, out: Path, size: tuple[int, int]
     with open(out / "scores.csv", "w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["frame", "mid_ms", "events_in_exposure", "evif", "integration",
-                     "evif_exposure_mean"])
+                     "evif_exposure_mean", "blur_ceiling", "motion_px"])
         for f in report.frames:
             wr.writerow([f.index, round(f.mid_ns * 1e-6, 1), f.events, round(f.evif, 4),
-                         round(f.integration, 4), round(f.evif_exposure, 4)])
+                         round(f.integration, 4), round(f.evif_exposure, 4),
+                         round(f.blur_ceiling, 4), round(f.motion_px, 1)])
     (out / "summary.md").write_text(
         f"Recording `{report.recording}`, model `{report.model}`"
         + ("" if report.gain is None else f" (event step x{report.gain:.2f} for a contrast "

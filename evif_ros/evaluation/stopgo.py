@@ -20,21 +20,24 @@ from tqdm import tqdm
 from evif_ros.errors import ConfigError
 from evif_ros.evaluation.metrics import structural_similarity
 from evif_ros.paths import output_dir
-from evif_ros.runtime.model_file import load_exported
+from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.sim.pairs import PairLibrary
 from evif_ros.sim.stopgo import KINDS, LIGHTS, K, stopgo_recording
 
 AFTER_S = 2.0
 
 
-def load_visible_model(model_path: Path, k: int):
+def load_visible_model(model_path: Path, k: int, contrast: float | None = None):
     """The scripted module of a model whose reconstruction takes the stacked per-polarity
-    counts of ``k`` sub-windows (the real-time sizes)."""
+    counts of ``k`` sub-windows (the real-time sizes); its event step scaled to a sensor of
+    ``contrast`` as the node scales it (``runtime.model_file.set_contrast``; None: as
+    trained)."""
     module, meta = load_exported(model_path)
     cfg = meta["config"]
     if not cfg.get("recon_stacked") or int(cfg["sub_windows"]) != k:
         raise ConfigError(f"{model_path}: needs a stacked reconstruction with K={k} (the "
                           "real-time sizes)")
+    set_contrast(module, meta, contrast)
     return module
 
 
@@ -54,10 +57,11 @@ def run_visible(module, counts: np.ndarray) -> np.ndarray:
 
 
 def evaluate_stopgo(models: dict[str, Path], pairs_dir: Path, out: Path, images: int = 2,
-                    progress: bool = True) -> str:
+                    progress: bool = True, contrast: float | None = None) -> str:
     """Every light x kind over ``images`` RoadScene test images; writes ``stopgo.csv``,
-    ``stopgo.md`` and ``stopgo.png``; returns the table."""
-    modules = {m: load_visible_model(p, K) for m, p in models.items()}
+    ``stopgo.md`` and ``stopgo.png``; returns the table. ``contrast``: the threshold each
+    model is told (the simulated sensor's is ``sim.stopgo.SENSOR_CONTRAST``); None: as trained."""
+    modules = {m: load_visible_model(p, K, contrast) for m, p in models.items()}
     lib = PairLibrary.open(pairs_dir)
     names = lib.split("test")[:images]
     output_dir(out)

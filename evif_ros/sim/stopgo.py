@@ -27,6 +27,7 @@ KINDS = {
 }
 PERIOD_NS = 33_333_333
 K = 6
+SENSOR_CONTRAST = DvsConfig.c_on  # the simulated sensor's nominal threshold (log units)
 
 
 @dataclass

@@ -87,6 +87,8 @@ def test_eval_real_cli_on_dv_file(tmp_path, tiny_model, capsys):
     # the DV frames are exposed for 0.5 ms: no 30 Hz window ends inside one but the window
     # at its middle, so the exposure's mean reconstruction is that window's image
     assert all(r["evif_exposure_mean"] == r["evif"] for r in rows)
+    # a resting camera's 0.5 ms exposures: no motion, so the APS blur costs nothing
+    assert all(float(r["blur_ceiling"]) == 1.0 for r in rows)
     grid = cv2.imread(str(out / "grid.png"))
     assert grid is not None and grid.shape[1] == 4 * 346
     assert "EVIF visible" in capsys.readouterr().out

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from evif_ros.apps.commands.argtypes import COUNT, POSITIVE, number
+from evif_ros.sim.stopgo import SENSOR_CONTRAST
 
 
 def _eval_real(args: argparse.Namespace) -> None:
@@ -40,7 +41,7 @@ def _eval_stopgo(args: argparse.Namespace) -> None:
 
     models = {name: Path(path) for name, path in args.model}
     print(evaluate_stopgo(models, Path(args.pairs), Path(args.out), args.images,
-                          progress=not args.quiet))
+                          progress=not args.quiet, contrast=args.contrast))
     print(f"per-window SSIM, table and plot in {args.out}")
 
 
@@ -70,5 +71,9 @@ def register(sub) -> None:
     p.add_argument("--pairs", required=True, help="image pairs (vi/, ir/); their test images")
     p.add_argument("--out", required=True)
     p.add_argument("--images", type=COUNT, default=2, help="test images per light and motion")
+    p.add_argument("--contrast", type=number(float, 0.01, 2.0), default=None,
+                   help="tell every model this contrast threshold, as the rig calibration's "
+                   f"davis_contrast does (the simulated sensor's: {SENSOR_CONTRAST:g}; default: "
+                   "the step as trained)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_stopgo)
