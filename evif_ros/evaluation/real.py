@@ -30,7 +30,7 @@ from tqdm import tqdm
 from evif_ros.evaluation.baselines import event_integration
 from evif_ros.evaluation.benchmark import to8
 from evif_ros.evaluation.exposure_blur import blur_along, exposure_path
-from evif_ros.evaluation.real_recording import RealRecording
+from evif_ros.evaluation.real_recording import RealRecording, with_aps_offset
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
 from evif_ros.runtime.events import recon_edges
@@ -61,6 +61,7 @@ class RealReport:
     frames: list[FrameScore]
     contrast: float | None = None  # the sensor's threshold the event step was scaled to
     gain: float | None = None  # that scaling (None: the step as trained)
+    aps_offset_ns: int = 0  # frames scored against the reconstruction this much later
 
     def summary(self, method: str) -> tuple[float, float]:
         v = [getattr(f, method) for f in self.frames]
@@ -89,9 +90,13 @@ def window_ends(rec: RealRecording, t0: int, period_ns: int) -> np.ndarray:
 
 def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
                        period_ns: int = PERIOD_NS, span_ns: int = EXPOSURE_NS,
-                       progress: bool = True, contrast: float | None = None) -> RealReport:
+                       progress: bool = True, contrast: float | None = None,
+                       aps_offset_ns: int = 0) -> RealReport:
     """``contrast``: the sensor's contrast threshold (log units), as the rig calibration's
-    ``davis_contrast`` gives it to the node; None keeps the step the model was trained with."""
+    ``davis_contrast`` gives it to the node; None keeps the step the model was trained with.
+    ``aps_offset_ns``: each frame is scored against the reconstruction that much after its
+    mid-exposure (``real_recording.with_aps_offset``; a timing diagnostic)."""
+    rec = with_aps_offset(rec, aps_offset_ns)
     module, meta = load_exported(model_path)
     gain = set_contrast(module, meta, contrast)
     cfg = meta["config"]
@@ -151,8 +156,7 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
         grid_rows.append([f.image, events_image(ev[a2:b2], w, h), visible[i],
                           (integ * 255).round().astype(np.uint8)])
     report = RealReport(str(rec.path), str(model_path), scores,
-                        None if gain is None else contrast,
-                        gain)
+                        None if gain is None else contrast, gain, aps_offset_ns)
     _write(report, grid_rows, Path(out_dir), (w, h))
     return report
 
@@ -171,6 +175,8 @@ def _write(report: RealReport, grid_rows: list, out: Path, size: tuple[int, int]
         f"Recording `{report.recording}`, model `{report.model}`"
         + ("" if report.gain is None else f" (event step x{report.gain:.2f} for a contrast "
            f"threshold of {report.contrast:g})")
+        + ("" if not report.aps_offset_ns else f", each APS frame scored against the "
+           f"reconstruction {report.aps_offset_ns * 1e-6:+g} ms from its mid-exposure")
         + f": structure score per APS frame (evif_ros/evaluation/structure.py), "
         f"{len(report.frames)} frames.\n\n"
         + report.table() + "\n")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -57,6 +57,17 @@ def load_recording(path: Path) -> RealRecording:
         return _load_aedat4(path)
     raise InputFileError(f"{path}: no such recording (an .aedat4 file, a rosbag2 or a folder "
                          "with events.npz and frames.csv)")
+
+
+def with_aps_offset(rec: RealRecording, offset_ns: int) -> RealRecording:
+    """The same recording with every APS exposure moved ``offset_ns`` later on the events'
+    clock: where a recording's frame times and its events disagree (a timestamp convention,
+    the pixels' latency, events missing before each exposure), the offset at which the
+    reconstructions match the frames best shows it."""
+    if not offset_ns:
+        return rec
+    return replace(rec, frames=[replace(f, start_ns=f.start_ns + offset_ns,
+                                        end_ns=f.end_ns + offset_ns) for f in rec.frames])
 
 
 def _sorted(events: np.ndarray) -> np.ndarray:

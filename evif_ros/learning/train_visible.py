@@ -64,6 +64,9 @@ class VisibleTrainArgs:
     # > 0: the advection step of each sequence is scaled by its sensor's threshold over this
     # reference, as the runtime scales it for a rig whose threshold it is told
     contrast_ref: float = 0.0
+    # probability per training sequence of an event gap (drop_event_gap): the sensor's
+    # events lost for up to two windows while the scene goes on moving
+    gaps: float = 0.0
 
 
 class SequenceData:
@@ -85,10 +88,11 @@ class SequenceData:
     def __len__(self) -> int:
         return self.counts.shape[0]
 
-    def batch(self, rng: np.random.Generator, size: int, crop: int, windows: int
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, rng: np.random.Generator, size: int, crop: int, windows: int,
+              gaps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(events (B, T, K, 2, c, c) float counts, frames (B, T, 1, c, c) in [0, 1])``:
-        random sequences, start windows, crops, flips and quarter turns."""
+        random sequences, start windows, crops, flips and quarter turns; with probability
+        ``gaps`` a sequence loses a span of its events (:func:`drop_event_gap`)."""
         n, t_all, _, _, s, _ = self.counts.shape
         if windows > t_all or crop > s:
             raise ConfigError(f"sequences hold {t_all} windows of {s} px; asked for "
@@ -105,10 +109,31 @@ class SequenceData:
             e, f = np.rot90(e, turns, (-2, -1)), np.rot90(f, turns, (-2, -1))
             if rng.random() < 0.5:
                 e, f = e[..., ::-1], f[..., ::-1]
-            ev.append(np.ascontiguousarray(e))
+            e = np.array(e, order="C")  # a copy: a gap must not reach the data in memory
+            if gaps and rng.random() < gaps:
+                drop_event_gap(e, rng)
+            ev.append(e)
             im.append(np.ascontiguousarray(f))
         return (torch.from_numpy(np.stack(ev)).float(),
                 torch.from_numpy(np.stack(im))[:, :, None].float() / 255.0)
+
+
+def drop_event_gap(events: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+    """Zero, in place, a random span of 1 to 2K consecutive sub-windows of one sequence's
+    counts (T, K, ...), never in its first window; returns the span ``[a, b)`` in
+    sub-windows. What a real recording does when events are lost (a saturated bus, a
+    recording that keeps only each APS exposure's events, as eSL-Net's ``cups``): the
+    scene moves on without events, and the kept image must recover from it, not keep a
+    stale copy beside the new edges."""
+    t, k = events.shape[0], events.shape[1]
+    if t < 2:
+        return 0, 0
+    flat = events.reshape(t * k, *events.shape[2:])  # a view: events is contiguous
+    length = int(rng.integers(1, 2 * k + 1))
+    a = int(rng.integers(k, max(k + 1, t * k - length + 1)))
+    b = min(a + length, t * k)
+    flat[a:b] = 0
+    return a, b
 
 
 def with_feedback(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, EvifConfig]:
@@ -240,7 +265,7 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
             lr = float(args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * it / args.iters))))
             for g in opt.param_groups:
                 g["lr"] = lr
-            events, frames = data.batch(rng, args.batch, args.crop, args.windows)
+            events, frames = data.batch(rng, args.batch, args.crop, args.windows, args.gaps)
             gain = None if args.contrast_ref <= 0 else torch.from_numpy(
                 data.c_on[data.last] / args.contrast_ref).float().view(-1, 1, 1, 1)
             state: list = []

@@ -10,7 +10,7 @@ import pytest
 
 from evif_ros.apps.cli import main
 from evif_ros.errors import InputFileError
-from evif_ros.evaluation.real_recording import load_recording
+from evif_ros.evaluation.real_recording import load_recording, with_aps_offset
 from evif_ros.evaluation.structure import structure_score
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "dv_sample_davis346.aedat4"
@@ -48,6 +48,11 @@ def test_folder_layout_reads_times_in_ns(tmp_path):
     rec = load_recording(_folder(tmp_path))
     assert rec.events.size == 5000 and len(rec.frames) == 3
     assert rec.frames[1].start_ns == 1_100_000_000 and rec.frames[1].mid_ns == 1_140_000_000
+    later = with_aps_offset(rec, 15_000_000)
+    assert later.frames[1].start_ns == 1_115_000_000 and later.frames[1].end_ns == 1_195_000_000
+    assert rec.frames[1].start_ns == 1_100_000_000  # the recording itself is left alone
+    assert later.events is rec.events and np.array_equal(later.frames[2].image,
+                                                         rec.frames[2].image)
 
 
 @pytest.mark.parametrize("broken, message", [
@@ -92,6 +97,22 @@ def test_eval_real_cli_on_dv_file(tmp_path, tiny_model, capsys):
     grid = cv2.imread(str(out / "grid.png"))
     assert grid is not None and grid.shape[1] == 4 * 346
     assert "EVIF visible" in capsys.readouterr().out
+
+
+def test_eval_real_aps_offset_scores_later_reconstructions(tmp_path, tiny_model, capsys):
+    out = tmp_path / "out"
+    assert main(["eval-real", str(FIXTURE), "--out", str(out), "--model", str(tiny_model),
+                 "--aps-offset-ms", "20", "--quiet"]) == 0
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    rec = load_recording(FIXTURE)
+    t0 = int(rec.events["t"][0])
+    # every frame 20 ms later: the first one's too, whose own mid-exposure precedes the first
+    # event (the plain run leaves it out, above)
+    assert [float(r["mid_ms"]) for r in rows] == [
+        round((f.mid_ns - t0) * 1e-6 + 20, 1) for f in rec.frames]
+    assert (rec.frames[0].mid_ns - t0) < 0 < len(rows) - 3
+    assert "+20 ms from its mid-exposure" in (out / "summary.md").read_text()
+    assert "+20 ms from its mid-exposure" in capsys.readouterr().out
 
 
 def test_eval_real_cli_bad_path_is_one_line(tmp_path, capsys):

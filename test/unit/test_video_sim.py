@@ -102,3 +102,36 @@ def test_training_reads_each_sequences_threshold_back(tmp_path):
     del z["c_on"]
     np.savez(old / "train-00000.npz", **z)
     assert np.isnan(SequenceData(old).c_on).all()
+
+
+def test_event_gap_drops_one_span_after_the_first_window():
+    from evif_ros.learning.train_visible import drop_event_gap
+
+    t, k = 5, 3
+    counts = np.ones((t, k, 2, 4, 4), np.uint8)
+    for seed in range(40):
+        ev = counts.copy()
+        a, b = drop_event_gap(ev, np.random.default_rng(seed))
+        flat = ev.reshape(t * k, -1)
+        empty = np.flatnonzero(flat.sum(1) == 0)
+        # one span of 1 to 2K sub-windows, none of the first window's, the rest untouched
+        assert np.array_equal(empty, np.arange(a, b)) and 1 <= b - a <= 2 * k and a >= k
+        assert flat[np.setdiff1d(np.arange(t * k), empty)].min() == 1
+
+
+def test_training_batches_with_gaps_leave_the_data_in_memory_alone(tmp_path):
+    from evif_ros.learning.train_visible import SequenceData
+    from evif_ros.sim.video import write_video_dataset
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p0.png"), cv2.imread(str(_photo(tmp_path))))
+    cfg = VideoConfig(photos_dir=str(photos), size=32, windows=3, sub_windows=2)
+    write_video_dataset(tmp_path / "v", "train", 2, 5, cfg, workers=1, progress=False)
+    data = SequenceData(tmp_path / "v")
+    data.counts[:] = 1  # an event everywhere: a batch's empty sub-windows are its gaps
+    # whole-size crops: without the copy a batch would be a view of the data
+    ev, _ = data.batch(np.random.default_rng(0), 8, 32, 3, gaps=1.0)
+    assert (data.counts == 1).all()
+    per_sub = ev.reshape(8, 3 * 2, -1).sum(2)
+    assert (per_sub == 0).any(1).all()  # every sequence lost a span

@@ -20,11 +20,15 @@ def _eval_real(args: argparse.Namespace) -> None:
     rec = load_recording(Path(args.recording))
     report = evaluate_recording(model, rec, Path(args.out), int(args.period_ms * 1e6),
                                 int(args.span_ms * 1e6), progress=not args.quiet,
-                                contrast=args.contrast)
+                                contrast=args.contrast,
+                                aps_offset_ns=int(round(args.aps_offset_ms * 1e6)))
     if args.contrast is not None and report.gain is None:
         print(f"note: {model.name} has no recon_contrast_ref; --contrast not used")
     elif report.gain is not None:
         print(f"event step x{report.gain:.2f} for a contrast threshold of {args.contrast:g}")
+    if args.aps_offset_ms:
+        print(f"each APS frame scored against the reconstruction {args.aps_offset_ms:+g} ms "
+              "from its mid-exposure")
     print(report.table())
     print(f"per-frame scores, summary and grid.png in {args.out}")
 
@@ -61,6 +65,9 @@ def register(sub) -> None:
                    help="the sensor's contrast threshold (log units; `evif contrast` measures "
                    "it): scales the event step as the rig calibration's davis_contrast does "
                    "in the node (default: the step as trained)")
+    p.add_argument("--aps-offset-ms", type=number(float, -1000.0, 1000.0), default=0.0,
+                   help="score each APS frame against the reconstruction this much after its "
+                   "mid-exposure (a diagnostic of the frames' and events' timing; default 0)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_real)
 

@@ -27,7 +27,7 @@ def _train_visible(args: argparse.Namespace) -> None:
         crop=args.crop, windows=args.windows, tbptt=args.tbptt, lr=args.lr,
         threads=args.threads, seed=args.seed, time_limit_min=args.time_limit,
         limit=args.limit, structure=args.structure, advect=args.advect,
-        advect_support=args.advect_support, contrast_ref=args.contrast_ref),
+        advect_support=args.advect_support, contrast_ref=args.contrast_ref, gaps=args.gaps),
         progress=not args.quiet)
     print(f"visible: {ckpt}")
 
@@ -79,6 +79,10 @@ def register(sub) -> None:
                    "threshold over this reference, as the runtime does for a rig that gives "
                    "its threshold (0 = off; store it in the exported file with "
                    "scripts/contrast_ref.py --set)")
+    p.add_argument("--gaps", type=number(float, 0.0, 1.0), default=0.0,
+                   help="probability per training sequence of losing its events for up to "
+                   "two windows while the scene moves on (a real recording's dropped "
+                   "events; 0 = off)")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N sequences (tests)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_visible)
