@@ -77,11 +77,12 @@ def lag(args: argparse.Namespace) -> None:
     head = " | ".join(f"+{m * sub_ms:.1f} ms" for m in leads)
     print(f"| stop-and-go (30 Hz, moving windows) | {head} |\n|---|" + "---|" * len(leads))
     means = np.zeros(len(leads))
-    runs = [(kind, light) for kind in KINDS for light in LIGHTS]
+    runs = [(kind, light) for kind in args.kinds.split(",") for light in LIGHTS]
     for kind, light in runs:
         row = [[] for _ in leads]
         for i, name in enumerate(lib.split("test")[:args.images]):
-            rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i)
+            rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i,
+                                   photoreceptor_tau_ns=int(args.tau_ms * 1e6))
             last = min(rec.stop_window, rec.counts.shape[0] - 1)
             for m in leads:
                 row[m] += shifted_ssim(told, rec.counts, rec.frames, m, last, 6)
@@ -89,6 +90,8 @@ def lag(args: argparse.Namespace) -> None:
         means += vals / len(runs)
         print(f"| {kind} {light} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
     print("| mean | " + " | ".join(f"{v:.4f}" for v in means) + " |")
+    if args.no_video:
+        return
     module = load_visible_model(Path(args.model), K)
     row = [[] for _ in leads]
     for n, q in enumerate(iter_sequences(Path(args.video), "test")):
@@ -116,6 +119,10 @@ def main() -> int:
     p.add_argument("--video", default="data/video_test")
     p.add_argument("--sequences", type=int, default=24)
     p.add_argument("--max-lead", type=int, default=2, help="sub-windows")
+    p.add_argument("--tau-ms", type=float, default=0.0,
+                   help="the simulated pixels' photoreceptor time constant (0: ideal)")
+    p.add_argument("--kinds", default=",".join(KINDS), help="stop-and-go kinds to run")
+    p.add_argument("--no-video", action="store_true", help="skip the video sequences")
     p.set_defaults(func=lag)
     a = ap.parse_args()
     torch.set_num_threads(2)

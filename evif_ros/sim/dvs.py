@@ -5,6 +5,9 @@ consecutive sub-frames; every crossing of the pixel's reference level by its ON 
 contrast threshold emits an event at the interpolated crossing time, and the reference
 moves by one threshold. Thresholds vary per pixel (mismatch). A refractory period,
 background-activity noise (Poisson, random polarity) and hot pixels complete the model.
+Optionally the photoreceptor's bandwidth: the pixel compares a first-order low-pass of its
+log intensity (``photoreceptor_tau_ns``), so its events trail the scene by about that time
+constant, as real pixels do in dim light (v2e's pixel bandwidth; Delbruck et al. 2020).
 Timestamps are quantised to the DAVIS346's 1 us.
 """
 
@@ -30,6 +33,7 @@ class DvsConfig:
     hot_pixel_fraction: float = 1e-4
     hot_pixel_rate_hz: float = 300.0
     time_resolution_ns: int = 1000
+    photoreceptor_tau_ns: int = 0  # low-pass of the log intensity (0: an ideal pixel)
 
 
 class DvsSimulator:
@@ -65,6 +69,9 @@ class DvsSimulator:
             return empty_events()
         new = self.log_intensity(radiance)
         t0, dt = self.last_t_ns, int(t_ns) - self.last_t_ns
+        tau = self.cfg.photoreceptor_tau_ns
+        if tau > 0:  # exact if the log intensity jumped to its new value at the step start
+            new = self.last_log + (new - self.last_log) * -np.expm1(-dt / tau)
         signal = self._crossings(self.last_log, new, t0, dt)
         noise = self._noise(t0, dt)
         self.last_log, self.last_t_ns = new, int(t_ns)

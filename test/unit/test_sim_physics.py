@@ -116,3 +116,22 @@ def test_rig_ir_and_visible_ground_truth_show_the_same_instant():
                 for dy in range(-12, 13, 2) for dx in range(-12, 13, 2)}
         assert max(corr, key=corr.get) == (0, 0), frame.seq
         assert corr[(0, 0)] > 0.5  # misregistered by the camera's motion: ~0.2
+
+
+@pytest.mark.parametrize("tau_ms", [0.0, 10.0])
+def test_photoreceptor_bandwidth_delays_a_step_as_a_first_order_lag(tau_ms):
+    # one pixel steps from 1 to e (+1 log unit) at t = 0, thresholds exactly 0.25
+    cfg = DvsConfig(width=1, height=1, c_sigma=0.0, noise_rate_hz=0.0, hot_pixel_fraction=0.0,
+                    refractory_ns=0, photoreceptor_tau_ns=int(tau_ms * 1e6))
+    dvs = DvsSimulator(cfg, np.random.default_rng(0))
+    dvs.reset(np.ones((1, 1)), 0)
+    step_ns = 50_000
+    t = np.concatenate([dvs.step(np.full((1, 1), np.e), i * step_ns)["t"]
+                        for i in range(1, 1000)])
+    # the log's floor (log_eps) keeps the step a hair below 1.0: three crossings either way
+    if tau_ms == 0:  # within the first step, interpolated: 12.5, 25, 37.5 us, up to the us
+        assert t.tolist() == [13_000, 25_000, 38_000]
+    else:
+        # 1 - exp(-t / tau) reaches 0.25, 0.5, 0.75 at -tau ln(1 - k / 4)
+        truth = [-tau_ms * 1e6 * np.log(1 - k / 4) for k in (1, 2, 3)]
+        assert len(t) == 3 and np.abs(t - truth).max() < step_ns
