@@ -34,7 +34,10 @@ def exposure_path(events: np.ndarray, start_ns: int, end_ns: int, height: int, w
     """(taps, 2) positions (dy, dx; px) of the scene's motion at ``taps`` equally spaced
     instants from the exposure's start to its end, relative to mid-exposure, from the
     time-sorted ``events`` inside it; zeros where they show no motion (too few events, or a
-    path that does not make them sharper than none: the deconvolution's own test)."""
+    path that does not make them sharper than none: the deconvolution's own test) or the
+    exposure has no length."""
+    if end_ns <= start_ns:  # a frame stamped at one instant (a bag's image_raw): no motion
+        return np.zeros((taps, 2))
     vox = polarity_voxel_grid(events, WINDOW_BINS, start_ns, end_ns, height, width)
     if not vox.any():
         return np.zeros((taps, 2))

@@ -5,6 +5,7 @@ numpy) or from raw bytes."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -175,6 +176,16 @@ def test_broken_bags_in_contrast_and_eval_real_fail_in_one_line(sim_bag, tmp_pat
     bag = bags["random bytes"]
     assert_one_line(run(["eval-real", bag, "--out", tmp_path / "o", "--quiet"], timeout=60),
                     bag)
+
+
+def test_eval_real_reads_a_good_bag_to_the_end(sim_bag, tmp_path):
+    """The bag's APS frames are stamped at one instant (image_raw): no exposure to blur
+    along, so the blur's ceiling is a perfect 1.0, not an error."""
+    res = run(["eval-real", sim_bag, "--out", tmp_path / "o", "--quiet"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(open(tmp_path / "o" / "scores.csv")))
+    assert rows and all(float(r["blur_ceiling"]) == 1.0 and float(r["motion_px"]) == 0.0
+                        for r in rows)
 
 
 def test_broken_calibrations(sim_bag, tmp_path):

@@ -49,6 +49,8 @@ def test_no_motion_gives_no_path():
     assert not path.any()
     empty = np.zeros(0, dtype=_events((0.0, 0.0)).dtype)
     assert not exposure_path(empty, 0, 50_000_000, H, W).any()
+    # a frame known only by one instant (a bag's image_raw stamp): an exposure of no length
+    assert not exposure_path(_events((0.0, 300.0)), 25_000_000, 25_000_000, H, W).any()
 
 
 def test_blur_along_a_path_by_hand():
