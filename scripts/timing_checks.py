@@ -71,7 +71,7 @@ def shifted_ssim(module, counts: np.ndarray, frames: np.ndarray, lead: int, last
 def lag(args: argparse.Namespace) -> None:
     leads = range(args.max_lead + 1)
     sub_ms = PERIOD_NS / K / 1e6
-    told = load_visible_model(Path(args.model), K, SENSOR_CONTRAST)
+    told = load_visible_model(Path(args.model), K, args.sensor_contrast)
     lib = PairLibrary.open(args.pairs)
     print(f"{args.model}: visible SSIM with the reconstruction's windows moved later\n")
     head = " | ".join(f"+{m * sub_ms:.1f} ms" for m in leads)
@@ -81,8 +81,9 @@ def lag(args: argparse.Namespace) -> None:
     for kind, light in runs:
         row = [[] for _ in leads]
         for i, name in enumerate(lib.split("test")[:args.images]):
-            rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i,
-                                   photoreceptor_tau_ns=int(args.tau_ms * 1e6))
+            rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i, sensor={
+                "photoreceptor_tau_ns": int(args.tau_ms * 1e6),
+                "c_on": args.sensor_contrast, "c_off": args.sensor_contrast})
             last = min(rec.stop_window, rec.counts.shape[0] - 1)
             for m in leads:
                 row[m] += shifted_ssim(told, rec.counts, rec.frames, m, last, 6)
@@ -121,6 +122,8 @@ def main() -> int:
     p.add_argument("--max-lead", type=int, default=2, help="sub-windows")
     p.add_argument("--tau-ms", type=float, default=0.0,
                    help="the simulated pixels' photoreceptor time constant (0: ideal)")
+    p.add_argument("--sensor-contrast", type=float, default=SENSOR_CONTRAST,
+                   help="the simulated sensor's threshold (the model is told it)")
     p.add_argument("--kinds", default=",".join(KINDS), help="stop-and-go kinds to run")
     p.add_argument("--no-video", action="store_true", help="skip the video sequences")
     p.set_defaults(func=lag)

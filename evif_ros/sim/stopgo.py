@@ -40,10 +40,11 @@ class StopGoRecording:
 
 
 def stopgo_recording(visible: np.ndarray, light: str, kind: str, seed: int = 0,
-                     size: tuple[int, int] = (346, 260), photoreceptor_tau_ns: int = 0
+                     size: tuple[int, int] = (346, 260), sensor: dict | None = None
                      ) -> StopGoRecording:
     """Simulate one recording over ``visible`` (linear radiance in (0, 1], any size);
-    ``photoreceptor_tau_ns``: the pixels' bandwidth (``DvsConfig``; 0: ideal)."""
+    ``sensor``: ``DvsConfig`` fields other than the defaults (thresholds, the pixels'
+    bandwidth, ...)."""
     if light not in LIGHTS or kind not in KINDS:
         raise ValueError(f"light must be one of {LIGHTS} and kind one of {tuple(KINDS)}")
     rng = np.random.default_rng(seed)
@@ -73,8 +74,8 @@ def stopgo_recording(visible: np.ndarray, light: str, kind: str, seed: int = 0,
     def fastest(t0_s: float, t1_s: float) -> float:
         return speed if t0_s < move_s else 0.0
 
-    dvs = DvsSimulator(DvsConfig(width=w, height=h, noise_rate_hz=noise_hz,
-                                 photoreceptor_tau_ns=photoreceptor_tau_ns), rng)
+    dvs = DvsSimulator(DvsConfig(**{"width": w, "height": h, "noise_rate_hz": noise_hz,
+                                    **(sensor or {})}), rng)
     counts, frames, means = simulate_windows(render, fastest, dvs, rng, (w, h), PERIOD_NS,
                                              windows, K, shot=shot, white=1.0,
                                              keep_mean=True)
