@@ -29,6 +29,7 @@ from evif_ros.evaluation.real_recording import load_recording
 from evif_ros.evaluation.stopgo import load_visible_model
 from evif_ros.rigcal.contrast import pair_slope
 from evif_ros.runtime.voxel import voxel_grid
+from evif_ros.sim.dvs import DvsConfig
 from evif_ros.sim.pairs import PairLibrary
 from evif_ros.sim.stopgo import KINDS, LIGHTS, PERIOD_NS, SENSOR_CONTRAST, stopgo_recording
 from evif_ros.sim.video import iter_sequences
@@ -68,6 +69,15 @@ def shifted_ssim(module, counts: np.ndarray, frames: np.ndarray, lead: int, last
     return out
 
 
+def _field(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of a ``DvsConfig`` field (numbers; integers where the field is one)."""
+    name, _, value = text.partition("=")
+    default = getattr(DvsConfig, name, None)
+    if default is None or not value:
+        raise SystemExit(f"timing_checks: --sensor {text!r}: not NAME=VALUE of a DvsConfig field")
+    return name, type(default)(float(value))
+
+
 def lag(args: argparse.Namespace) -> None:
     leads = range(args.max_lead + 1)
     sub_ms = PERIOD_NS / K / 1e6
@@ -83,7 +93,8 @@ def lag(args: argparse.Namespace) -> None:
         for i, name in enumerate(lib.split("test")[:args.images]):
             rec = stopgo_recording(lib.load(name)[0], light, kind, seed=i, sensor={
                 "photoreceptor_tau_ns": int(args.tau_ms * 1e6),
-                "c_on": args.sensor_contrast, "c_off": args.sensor_contrast})
+                "c_on": args.sensor_contrast, "c_off": args.sensor_contrast,
+                **dict(_field(f) for f in args.sensor)})
             last = min(rec.stop_window, rec.counts.shape[0] - 1)
             for m in leads:
                 row[m] += shifted_ssim(told, rec.counts, rec.frames, m, last, 6)
@@ -124,6 +135,9 @@ def main() -> int:
                    help="the simulated pixels' photoreceptor time constant (0: ideal)")
     p.add_argument("--sensor-contrast", type=float, default=SENSOR_CONTRAST,
                    help="the simulated sensor's threshold (the model is told it)")
+    p.add_argument("--sensor", action="append", default=[], metavar="FIELD=VALUE",
+                   help="another DvsConfig field of the simulated sensor (repeat), e.g. "
+                   "refractory_ns=2000000")
     p.add_argument("--kinds", default=",".join(KINDS), help="stop-and-go kinds to run")
     p.add_argument("--no-video", action="store_true", help="skip the video sequences")
     p.set_defaults(func=lag)
