@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from evif_ros.evaluation.metrics import structural_similarity
-from evif_ros.evaluation.stopgo import load_visible_model
+from evif_ros.evaluation.stopgo import load_visible_model, run_visible
 from evif_ros.sim.video import iter_sequences
 
 K = 6
@@ -28,18 +28,8 @@ K = 6
 
 def run(module, counts: np.ndarray, frames: np.ndarray, first: int) -> list[float]:
     """SSIM per window from ``first`` on, the state carried from a reset."""
-    t, _, _, h, w = counts.shape
-    ir, exp_vox = torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w)
-    state: list = []
-    out = []
-    with torch.no_grad():
-        for j in range(t):
-            sub = torch.from_numpy(counts[j].astype(np.float32))[None]
-            _, _, vis, state = module(ir, exp_vox, sub, state)
-            if j >= first:
-                v = (vis[0, 0].clamp(0, 1) * 255).round().byte().numpy()
-                out.append(structural_similarity(v, frames[j]))
-    return out
+    vis = run_visible(module, counts)
+    return [structural_similarity(v, f) for v, f in zip(vis[first:], frames[first:])]
 
 
 def main() -> int:
@@ -58,6 +48,8 @@ def main() -> int:
     first = a.gap_start // K - 1  # from the last window before the gap
     gap_end = a.gap_start + a.gap
     ssim: dict[tuple[str, str], list[list[float]]] = {}
+    # told each sequence's threshold, a model is loaded afresh (the step scales once per load)
+    loaded = {} if a.contrast else {m: load_visible_model(Path(p), K) for m, p in models.items()}
     for n, q in enumerate(iter_sequences(a.data, a.split)):
         if n >= a.sequences:
             break
@@ -68,9 +60,8 @@ def main() -> int:
             return 2
         gapped = counts.copy()
         gapped.reshape(-1, *counts.shape[2:])[a.gap_start:gap_end] = 0
-        contrast = q["c_on"] if a.contrast else None
         for name, path in models.items():
-            module = load_visible_model(Path(path), K, contrast)
+            module = loaded.get(name) or load_visible_model(Path(path), K, q["c_on"])
             for kind, c in (("whole", counts), ("gap", gapped)):
                 ssim.setdefault((name, kind), []).append(run(module, c, frames, first))
     windows = len(next(iter(ssim.values()))[0])

@@ -26,7 +26,7 @@ import torch
 
 from evif_ros.evaluation.metrics import structural_similarity
 from evif_ros.evaluation.real_recording import load_recording
-from evif_ros.evaluation.stopgo import load_visible_model
+from evif_ros.evaluation.stopgo import load_visible_model, run_visible
 from evif_ros.rigcal.contrast import pair_slope
 from evif_ros.runtime.voxel import voxel_grid
 from evif_ros.sim.dvs import DvsConfig
@@ -54,19 +54,10 @@ def shifted_ssim(module, counts: np.ndarray, frames: np.ndarray, lead: int, last
                  first: int) -> list[float]:
     """SSIM of windows ``first..last-1``, each run on the K sub-windows ending ``lead``
     sub-windows after its frame, the state carried from a reset."""
-    t, k, _, h, w = counts.shape
-    stream = counts.reshape(t * k, *counts.shape[2:])
-    ir, exp_vox = torch.zeros(1, 1, h, w), torch.zeros(1, 10, h, w)
-    state: list = []
-    out = []
-    with torch.no_grad():
-        for j in range(last):
-            sub = torch.from_numpy(stream[j * k + lead:j * k + lead + k].astype(np.float32))
-            _, _, vis, state = module(ir, exp_vox, sub[None], state)
-            if j >= first:
-                v = (vis[0, 0].clamp(0, 1) * 255).round().byte().numpy()
-                out.append(structural_similarity(v, frames[j]))
-    return out
+    t, k = counts.shape[0], counts.shape[1]
+    shifted = counts.reshape(t * k, *counts.shape[2:])[lead:lead + last * k]
+    vis = run_visible(module, shifted.reshape(last, k, *counts.shape[2:]))
+    return [structural_similarity(v, f) for v, f in zip(vis[first:], frames[first:last])]
 
 
 def _field(text: str) -> tuple[str, float]:

@@ -52,3 +52,11 @@ def test_models_are_told_the_simulated_sensors_threshold():
     assert float(as_trained.recon.step_max) == base
     with pytest.raises(ConfigError, match="K=4"):
         load_visible_model(path, 4)
+
+
+def test_eval_stopgo_help_names_the_simulated_sensors_threshold(capsys):
+    from evif_ros.apps.cli import main
+
+    main(["eval-stopgo", "--help"])  # the CLI turns argparse's exit into a return code
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"the simulated sensor's: {SENSOR_CONTRAST:g}" in help_text

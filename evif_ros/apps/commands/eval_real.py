@@ -8,7 +8,6 @@ import argparse
 from pathlib import Path
 
 from evif_ros.apps.commands.argtypes import COUNT, POSITIVE, number
-from evif_ros.sim.stopgo import SENSOR_CONTRAST
 
 
 def _eval_real(args: argparse.Namespace) -> None:
@@ -80,7 +79,7 @@ def register(sub) -> None:
     p.add_argument("--images", type=COUNT, default=2, help="test images per light and motion")
     p.add_argument("--contrast", type=number(float, 0.01, 2.0), default=None,
                    help="tell every model this contrast threshold, as the rig calibration's "
-                   f"davis_contrast does (the simulated sensor's: {SENSOR_CONTRAST:g}; default: "
-                   "the step as trained)")
+                   "davis_contrast does (the simulated sensor's: 0.25; default: the step as "
+                   "trained)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_stopgo)
