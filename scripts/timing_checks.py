@@ -10,9 +10,18 @@ lag MODEL: does the model's image trail its events? Visible SSIM with the events
   more sub-windows past each frame fed in (the reconstruction's windows moved later by whole
   sub-windows), on the simulated 30 Hz stop-and-go recordings (moving windows only, the
   sensor's threshold told) and on held-out video sequences.
+like MODEL: the same offsets as `evif eval-real --aps-offset-ms`, on a simulated recording
+  made like `cups` (the synthetic rig, its APS exposed 104 ms every 122.3 ms, a 0.46
+  threshold, and with --gaps only the events inside the exposures kept): where do EVIF and
+  leaky event integration peak when the frames' times are known to be right? Both peaking
+  later on the real recording than here says the offset is the recording's (its events or
+  its frame times), not something a model does with real events. --tau-ms gives the
+  simulated pixels a latency (a photoreceptor time constant), which `evif contrast`'s
+  latency estimate (printed) should find and the scores' peak follow.
 
 Usage: python scripts/timing_checks.py aps ../shared/data/real_davis/cups [--offsets-ms ...]
        python scripts/timing_checks.py lag models/evif_rt.ts [--pairs DIR] [--video DIR]
+       python scripts/timing_checks.py like models/evif_rt.ts [--gaps] [--scenario day]
 """
 
 from __future__ import annotations
@@ -107,6 +116,51 @@ def lag(args: argparse.Namespace) -> None:
           "sub-windows " + ", ".join(f"+{m}: {np.mean(r):.4f}" for m, r in zip(leads, row)))
 
 
+def like(args: argparse.Namespace) -> None:
+    from evif_ros.evaluation.latency import estimate_latency
+    from evif_ros.evaluation.real import evaluate_recording
+    from evif_ros.evaluation.real_recording import ApsFrame, RealRecording
+    from evif_ros.runtime.events import merge_sorted
+    from evif_ros.sim.aps import ApsConfig
+    from evif_ros.sim.rig import ApsFrame as RigAps
+    from evif_ros.sim.rig import EventChunk, Rig, RigConfig
+
+    exposure, period = 104_000_000, 122_300_000  # `cups`' frames
+    c = args.sensor_contrast
+    # a fixed exposure: the gain scaled from the auto-exposed ~5 ms frames' so the frames
+    # are not clipped
+    cfg = RigConfig(scenario=args.scenario, seed=args.seed,
+                    aps=ApsConfig(rate_hz=1e9 / period, gain_dn=ApsConfig.gain_dn * 5e6 / exposure,
+                                  min_exposure_ns=exposure, max_exposure_ns=exposure),
+                    dvs=DvsConfig(c_on=c, c_off=c, photoreceptor_tau_ns=int(args.tau_ms * 1e6)))
+    chunks, frames = [], []
+    for r in Rig(cfg).run(args.duration):
+        if isinstance(r, EventChunk):
+            chunks.append(r.events)
+        elif isinstance(r, RigAps):
+            frames.append(ApsFrame(r.image, r.t_ns, r.t_ns + r.exposure_ns))
+    ev = merge_sorted(*chunks)
+    if args.gaps:  # only the events inside the exposures, as `cups` holds them
+        keep = np.zeros(ev.size, bool)
+        for f in frames:
+            a, b = np.searchsorted(ev["t"], [f.start_ns, f.end_ns])
+            keep[a:b] = True
+        ev = ev[keep]
+    rec = RealRecording(Path(f"rig:{args.scenario}"), ev, frames[1:], 346, 260)
+    print(f"simulated `{args.scenario}`, {len(rec.frames)} APS frames of 104 ms, C = {c:g}"
+          f"{', events inside the exposures only' if args.gaps else ''}"
+          f"{f', {args.tau_ms:g} ms photoreceptors' if args.tau_ms else ''}")
+    lat = estimate_latency(rec.events, [(f.image, f.mid_ns) for f in rec.frames], 260, 346)
+    print(f"`evif contrast`'s latency estimate: {lat.summary()}\n")
+    print("| offset (ms) | EVIF | leaky integration |\n|---|---|---|")
+    out = Path(args.out)
+    for off_ms in args.offsets_ms:
+        r = evaluate_recording(Path(args.model), rec, out / f"{off_ms:+g}", progress=False,
+                               contrast=c, aps_offset_ns=int(round(off_ms * 1e6)))
+        print(f"| {off_ms:+g} | {r.summary('evif')[0]:.3f} | "
+              f"{r.summary('integration')[0]:.3f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -132,6 +186,18 @@ def main() -> int:
     p.add_argument("--kinds", default=",".join(KINDS), help="stop-and-go kinds to run")
     p.add_argument("--no-video", action="store_true", help="skip the video sequences")
     p.set_defaults(func=lag)
+    p = sub.add_parser("like")
+    p.add_argument("model")
+    p.add_argument("--scenario", default="day")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, default=3.0, help="seconds")
+    p.add_argument("--sensor-contrast", type=float, default=0.46)
+    p.add_argument("--gaps", action="store_true", help="keep only the exposures' events")
+    p.add_argument("--tau-ms", type=float, default=0.0,
+                   help="the simulated pixels' photoreceptor time constant (0: ideal)")
+    p.add_argument("--offsets-ms", type=float, nargs="+", default=[-10, 0, 10, 20, 30])
+    p.add_argument("--out", default="runs/timing_like", help="eval-real's outputs per offset")
+    p.set_defaults(func=like)
     a = ap.parse_args()
     torch.set_num_threads(2)
     a.func(a)

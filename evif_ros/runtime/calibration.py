@@ -16,6 +16,10 @@ File format (YAML)::
     # the event sensor's contrast threshold (log units; optional, `evif contrast` measures
     # it): the reconstruction's event step is scaled to it (runtime.model_file.set_contrast)
     davis_contrast: 0.4
+    # how late the event pixels report the scene (ns; optional, `evif contrast` measures it
+    # against the sensor's own APS frames): the synchronizer takes each exposure's events
+    # this much later (a DVS pixel slows down in dim light)
+    davis_latency_ns: 0
 
 The homography maps IR pixel coordinates ``(u, v, 1)`` to DAVIS346 pixel coordinates.
 With the lens models and the extrinsics, the IR image is instead undistorted and mapped
@@ -47,6 +51,7 @@ class Calibration:
     ir_latency_ns: tuple[int, int] = (0, 30_000_000)
     geometry: RigGeometry | None = None  # lens models and extrinsics (evif calibrate --bag)
     davis_contrast: float | None = None  # the event sensor's contrast threshold, log units
+    davis_latency_ns: int = 0  # how late the event pixels report the scene
 
     @cached_property
     def remap_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -64,6 +69,8 @@ class Calibration:
             **extra,
             **({} if self.davis_contrast is None
                else {"davis_contrast": float(self.davis_contrast)}),
+            **({"davis_latency_ns": int(self.davis_latency_ns)} if self.davis_latency_ns
+               else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -136,17 +143,23 @@ def load_calibration(path: Path) -> Calibration:
         exposure = int(need("ir_exposure_ns"))
         offset = int(data.get("time_offset_ns", 0))
         lat = tuple(int(v) for v in data.get("ir_latency_ns", (0, 30_000_000)))
+        event_lat = int(data.get("davis_latency_ns", 0))
     except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{path}: timing fields must be finite integers ns ({exc})") from None
     if exposure <= 0:
         raise ConfigError(f"{path}: field 'ir_exposure_ns' must be positive")
     if len(lat) != 2 or not 0 <= lat[0] <= lat[1]:
         raise ConfigError(f"{path}: field 'ir_latency_ns' must be [min, max] with 0 <= min <= max")
+    if abs(event_lat) > MAX_EVENT_LATENCY_NS:
+        raise ConfigError(f"{path}: field 'davis_latency_ns' must be within "
+                          f"±{MAX_EVENT_LATENCY_NS // 1_000_000} ms, got {event_lat}")
     geometry = _geometry(path, data, davis_size, ir_size)
     return Calibration(hom / hom[2, 2], davis_size, ir_size, exposure, offset, lat, geometry,
-                       _contrast(path, data.get("davis_contrast")))
+                       _contrast(path, data.get("davis_contrast")), event_lat)
 
 
+# a DVS pixel's latency reaches tens of ms in dim light; beyond this it is a wrong clock
+MAX_EVENT_LATENCY_NS = 500_000_000
 MAX_CONTRAST = 2.0  # log units; real DVS pixels are set between ~0.1 and ~1
 
 

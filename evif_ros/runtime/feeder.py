@@ -3,8 +3,9 @@
 Every consumer of the rig's streams — ``evif_node``, ``evif rig``/``demo``, ``evif eval
 --bag``, the latency benchmark, the tests — builds its :class:`SyncConfig` from the
 calibration (:func:`evif_ros.runtime.sync.sync_config`, time offset included) and feeds
-messages through :class:`WindowFeeder`. Messages are duck-typed: rclpy messages and
-rosbags' deserialized ones carry the same fields.
+messages through :class:`WindowFeeder`, which also takes the event pixels' latency
+(``davis_latency_ns``) off every event before the synchronizer sees it. Messages are
+duck-typed: rclpy messages and rosbags' deserialized ones carry the same fields.
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ class WindowFeeder:
         self.prebinned = 0  # windows emitted with their grids
 
     def events(self, events: np.ndarray) -> list[ExposureWindow]:
+        if self.calib.davis_latency_ns:
+            # the pixels report the scene this late (the calibration's davis_latency_ns):
+            # from here on events are on the scene's clock, so an exposure's window holds
+            # the events its scene made (and closes that much later). A copy: the caller's
+            # array may be a message's buffer.
+            events = events.copy()
+            events["t"] -= self.calib.davis_latency_ns
         accepted = self.sync.stats.packets
         windows = self.sync.add_events(events)
         if self.prebin and not self._reset_seen() and self.sync.stats.packets != accepted:

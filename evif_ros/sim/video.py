@@ -16,6 +16,10 @@ of a small sensor crop moving over a photograph, with:
   per-pixel mismatch, refractory period, background activity, hot pixels, shot noise and
   scene brightness over the ranges real DAVIS sensors show.
 
+The scenes come from a folder of photographs and, optionally, more folders of visible images
+(``extra_dirs``): registered visible/IR pair sets keep their thermal halves in ``ir/``
+folders, which are skipped.
+
 Stored per window: the ON and OFF event counts of its K equal sub-windows (the stacked
 reconstruction's input, ``EvifPipeline.per_polarity``) as uint8, and the tone-mapped sharp
 frame at the window's end (``tonemap_log``, as ``evif dataset``'s visible ground truth).
@@ -52,31 +56,53 @@ class VideoConfig:
     pixel_scale: tuple[float, float] = (0.5, 2.0)  # photograph px per sensor px
     flicker_fraction: float = 0.3
     max_renders: int = 6000  # cap on sub-frames per sequence (simulation time)
+    extra_dirs: tuple[str, ...] = ()  # more scene folders (pair sets: their vi/ halves)
+    refractory_ms: tuple[float, float] = (0.0, 1.0)  # the sensors' refractory period range
+
+
+def _config_json(cfg: VideoConfig) -> dict:
+    """The config as a dataset's metadata stores it (JSON lists for tuples)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
 
 def list_photos(root: Path, split: str) -> list[Path]:
-    """Photographs of a split (by a hash of the relative path, as image pairs split)."""
+    """Images of a split, by a hash of the relative path; files under a folder named ``ir``
+    (the thermal halves of registered pairs) are not scenes, and a pair's visible half (in
+    ``vi/``) splits by its file name, as :class:`~evif_ros.sim.pairs.PairLibrary` splits
+    it, so no pipeline test image becomes a training scene."""
     root = Path(root)
     if not root.is_dir():
         raise InputFileError(f"{root}: no such photo folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    chosen = [p for p in files if image_split(str(p.relative_to(root))) == split]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and "ir" not in p.relative_to(root).parts[:-1])
+    chosen = [p for p in files if image_split(
+        p.name if p.parent.name == "vi" else str(p.relative_to(root))) == split]
     if not chosen:
         raise InputFileError(f"{root}: no {split} photographs ({', '.join(IMAGE_SUFFIXES)})")
     return chosen
 
 
-def randomized_sensor(rng: np.random.Generator, size: int) -> tuple[DvsConfig, float, float]:
+def list_scenes(cfg: VideoConfig, split: str) -> list[Path]:
+    """The split's images over ``photos_dir`` and ``extra_dirs``, in that order."""
+    return [p for d in (cfg.photos_dir, *cfg.extra_dirs) for p in list_photos(Path(d), split)]
+
+
+def randomized_sensor(rng: np.random.Generator, size: int,
+                      refractory_ms: tuple[float, float] = (0.0, 1.0)
+                      ) -> tuple[DvsConfig, float, float]:
     """``(sensor, shot noise, scene brightness)`` drawn per sequence (shot noise: the log
     intensity's noise std on a white surface, :func:`simulate_windows`). Thresholds
-    0.1-0.6 log units (ON and OFF apart), mismatch 0.01-0.08, refractory 0-1 ms, background
+    0.1-0.6 log units (ON and OFF apart), mismatch 0.01-0.08, refractory uniform over
+    ``refractory_ms`` (a real DAVIS346's biases give up to ~2 ms: ``cups`` has no two
+    events of a pixel closer than 1.5 ms), background
     activity 0.01-2 Hz per pixel, hot pixels up to 5e-4 of the array; brightness over
     three decades, so dark scenes carry the shot noise and the thin events of real ones."""
     c_on = float(np.exp(rng.uniform(np.log(0.1), np.log(0.6))))
     cfg = DvsConfig(width=size, height=size, c_on=c_on,
                     c_off=float(np.clip(c_on * rng.uniform(0.7, 1.4), 0.08, 0.7)),
                     c_sigma=float(rng.uniform(0.01, 0.08)),
-                    refractory_ns=int(rng.uniform(0, 1e6)) // 1000 * 1000,
+                    refractory_ns=int(rng.uniform(*np.multiply(refractory_ms, 1e6)))
+                    // 1000 * 1000,
                     noise_rate_hz=float(np.exp(rng.uniform(np.log(0.01), np.log(2.0)))),
                     hot_pixel_fraction=float(rng.uniform(0.0, 5e-4)))
     shot = float(rng.uniform(0.0, 0.04))
@@ -170,7 +196,7 @@ def make_sequence(photo: Path, cfg: VideoConfig, rng: np.random.Generator) -> di
     if img is None:
         raise InputFileError(f"{photo}: not a readable image")
     s = cfg.size
-    dvs_cfg, shot, brightness = randomized_sensor(rng, s)
+    dvs_cfg, shot, brightness = randomized_sensor(rng, s, cfg.refractory_ms)
     dvs = DvsSimulator(dvs_cfg, rng)
     radiance = (srgb_to_linear(img / 255.0) + 1e-3) * brightness
     period_ns = int(np.exp(rng.uniform(*np.log(cfg.period_ms))) * 1e6) // 1000 * 1000
@@ -227,7 +253,7 @@ def make_sequence(photo: Path, cfg: VideoConfig, rng: np.random.Generator) -> di
 
 def _shard_job(args) -> str:
     out_dir, split, seed, first, count, cfg = args
-    photos = list_photos(Path(cfg.photos_dir), split)
+    photos = list_scenes(cfg, split)
     seqs = []
     for i in range(first, first + count):
         rng = np.random.default_rng(np.random.SeedSequence([seed, SPLITS[split], i]))
@@ -247,15 +273,16 @@ def write_video_dataset(out_dir: Path, split: str, sequences: int, seed: int,
         raise ConfigError(f"--split {split!r} is not one of {', '.join(SPLITS)}")
     if sequences <= 0:
         raise ConfigError(f"--sequences must be positive, got {sequences}")
-    list_photos(Path(cfg.photos_dir), split)  # fail before any work
+    if cfg.refractory_ms[0] > cfg.refractory_ms[1]:
+        raise ConfigError(f"--refractory-ms {cfg.refractory_ms[0]:g} "
+                          f"{cfg.refractory_ms[1]:g}: the minimum exceeds the maximum")
+    list_scenes(cfg, split)  # fail before any work
     out_dir = Path(out_dir)
     output_dir(out_dir)
     meta = {"split": split, "seed": seed, "sequences": sequences, "shard_size": shard_size,
-            "config": asdict(cfg)}
-    meta["config"]["period_ms"] = list(cfg.period_ms)
-    meta["config"]["pixel_scale"] = list(cfg.pixel_scale)
+            "config": _config_json(cfg)}
     meta_path = out_dir / f"{split}.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
+    if meta_path.exists() and _with_defaults(json.loads(meta_path.read_text())) != meta:
         raise ConfigError(f"{meta_path}: holds a different dataset; choose another --out")
     meta_path.write_text(json.dumps(meta, indent=1))
     jobs = []
@@ -265,6 +292,15 @@ def write_video_dataset(out_dir: Path, split: str, sequences: int, seed: int,
             jobs.append((str(out_dir), split, seed, first, count, cfg))
     run_shard_jobs(_shard_job, jobs, [j[4] for j in jobs], sequences, f"video {split}", "seq",
                    workers, progress)
+
+
+def _with_defaults(meta: dict) -> dict:
+    """A stored dataset's metadata with the config fields it predates at their defaults
+    (which are what it was made with), so it still resumes."""
+    if isinstance(meta, dict) and isinstance(meta.get("config"), dict):
+        defaults = _config_json(VideoConfig(photos_dir=""))
+        meta = {**meta, "config": {**defaults, **meta["config"]}}
+    return meta
 
 
 def iter_sequences(data_dir: Path, split: str) -> Iterator[dict]:

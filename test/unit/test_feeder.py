@@ -120,3 +120,24 @@ def test_a_clock_reset_drops_the_open_grids():
     assert feeder.sync.stats.resets == 1
     feeder.trigger(5_000)
     assert list(feeder._open) == [5_000]  # the old clock's grids are gone
+
+
+def test_event_latency_takes_each_exposures_events_that_much_later():
+    """davis_latency_ns = L: the window of the exposure starting at trigger t0 holds the
+    events stamped in [t0 + L, t0 + E + L) (hand-sliced from the input stream), on the
+    scene's clock (L earlier), prebinned or not; the caller's packets are left alone."""
+    lat = 6_000_000
+    ev, items, trig, _ = make_stream(seed=4)
+    before = ev["t"].copy()
+    for prebin in (False, True):
+        feeder = WindowFeeder(dataclasses.replace(calib(), davis_latency_ns=lat), K,
+                              prebin=prebin)
+        windows = feed(feeder, items)
+        assert len(windows) == len(trig)
+        for win in windows:
+            t0 = win.t_start_ns
+            want = ev[(ev["t"] >= t0 + lat) & (ev["t"] < t0 + E + lat)]
+            got = win.events[(win.events["t"] >= t0) & (win.events["t"] < t0 + E)]
+            np.testing.assert_array_equal(got["t"], want["t"] - lat)
+            np.testing.assert_array_equal(got["x"], want["x"])
+    np.testing.assert_array_equal(ev["t"], before)

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from evif_ros.errors import ConfigError
 from evif_ros.sim.dvs import DvsConfig, DvsSimulator
 from evif_ros.sim.video import VideoConfig, make_sequence, simulate_windows, speed_profile
 
@@ -135,3 +137,66 @@ def test_training_batches_with_gaps_leave_the_data_in_memory_alone(tmp_path):
     assert (data.counts == 1).all()
     per_sub = ev.reshape(8, 3 * 2, -1).sum(2)
     assert (per_sub == 0).any(1).all()  # every sequence lost a span
+
+
+def test_scene_folders_skip_thermal_halves_and_split_pairs_as_the_pipeline_does(tmp_path):
+    """A registered pair set (vi/ + ir/) adds its visible halves only, and each visible half
+    falls in the split the pipeline's pair library (`PairLibrary.split`, the truth here)
+    gives its file name, so no pipeline test image becomes a training scene."""
+    from evif_ros.sim.pairs import PairLibrary
+    from evif_ros.sim.video import list_scenes
+
+    img = cv2.imread(str(_photo(tmp_path)))
+    photos, pairs = tmp_path / "photos", tmp_path / "pairs"
+    for folder in (photos / "sub", pairs / "vi", pairs / "ir"):
+        folder.mkdir(parents=True)
+    for i in range(30):
+        cv2.imwrite(str(photos / "sub" / f"p{i}.png"), img)
+        cv2.imwrite(str(pairs / "vi" / f"{i:05d}.png"), img)
+        cv2.imwrite(str(pairs / "ir" / f"{i:05d}.png"), img[:, :, 0])
+    lib = PairLibrary.open(pairs)
+    cfg = VideoConfig(photos_dir=str(photos), extra_dirs=(str(pairs),))
+    for split in ("train", "test"):
+        scenes = list_scenes(cfg, split)
+        assert not any(p.parent.name == "ir" for p in scenes)
+        assert {p.name for p in scenes if p.parent.name == "vi"} == set(lib.split(split))
+    assert len(list_scenes(cfg, "train")) + len(list_scenes(cfg, "test")) == 60
+
+
+def test_refractory_range_reaches_the_sensor_and_defaults_keep_old_datasets(tmp_path):
+    """--refractory-ms draws each sequence's refractory period from its range (multiples of
+    1 us); the default range draws the same numbers as before the option, and a dataset
+    written before the option resumes (its metadata lacks the new fields)."""
+    import json
+
+    from evif_ros.sim.video import randomized_sensor, write_video_dataset
+
+    long = [randomized_sensor(np.random.default_rng(s), 32, (1.5, 2.5))[0].refractory_ns
+            for s in range(50)]
+    assert min(long) >= 1_500_000 and max(long) <= 2_500_000 and len(set(long)) > 40
+    for s in range(20):
+        # the draws before the option: thresholds (2), mismatch, then the refractory period
+        # as int(uniform(0, 1e6)) // 1000 * 1000
+        rng = np.random.default_rng(s)
+        rng.uniform(size=3)
+        expect = int(rng.uniform(0, 1e6)) // 1000 * 1000
+        assert randomized_sensor(np.random.default_rng(s), 32)[0].refractory_ns == expect
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p0.png"), cv2.imread(str(_photo(tmp_path))))
+    cfg = VideoConfig(photos_dir=str(photos), size=32, windows=2, sub_windows=2)
+    write_video_dataset(tmp_path / "v", "train", 2, 5, cfg, workers=1, progress=False)
+    meta_path = tmp_path / "v" / "train.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("extra_dirs", "refractory_ms"):
+        del meta["config"][key]
+    meta_path.write_text(json.dumps(meta))
+    write_video_dataset(tmp_path / "v", "train", 2, 5, cfg, workers=1, progress=False)
+    other = VideoConfig(photos_dir=str(photos), size=32, windows=2, sub_windows=2,
+                        refractory_ms=(0.0, 2.0))
+    with pytest.raises(ConfigError, match="different dataset"):
+        write_video_dataset(tmp_path / "v", "train", 2, 5, other, workers=1, progress=False)
+    with pytest.raises(ConfigError, match="refractory"):
+        write_video_dataset(tmp_path / "w", "train", 2, 5,
+                            VideoConfig(photos_dir=str(photos), refractory_ms=(2.0, 1.0)),
+                            workers=1, progress=False)

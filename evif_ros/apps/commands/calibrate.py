@@ -66,6 +66,7 @@ def _from_bag(args: argparse.Namespace) -> None:
 def _contrast(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
+    from evif_ros.evaluation.latency import estimate_latency
     from evif_ros.evaluation.real_recording import load_recording
     from evif_ros.rigcal.contrast import estimate_contrast
     from evif_ros.runtime.calibration import load_calibration
@@ -74,24 +75,37 @@ def _contrast(args: argparse.Namespace) -> None:
         raise EvifError("evif contrast: --calibration and --out go together (the rig file to "
                         "copy and the one to write with davis_contrast set)")
     rec = load_recording(Path(args.recording))
-    est = estimate_contrast(rec.events, [(f.image, f.mid_ns) for f in rec.frames],
-                            source=str(args.recording))
+    frames = [(f.image, f.mid_ns) for f in rec.frames]
+    est = estimate_contrast(rec.events, frames, source=str(args.recording))
     print(f"{args.recording}: {est.summary()}")
+    try:
+        lat = estimate_latency(rec.events, frames, rec.height, rec.width, str(args.recording))
+        print(f"{args.recording}: {lat.summary()}")
+    except EvifError as exc:  # too short for it: the threshold stands on its own
+        lat = None
+        print(f"event latency not measured: {exc}")
     if args.out is not None:
-        calib = load_calibration(Path(args.calibration))
-        replace(calib, davis_contrast=round(est.contrast, 3)).save(Path(args.out))
-        print(f"wrote {args.out} (davis_contrast {est.contrast:.3f})")
+        calib = replace(load_calibration(Path(args.calibration)),
+                        davis_contrast=round(est.contrast, 3))
+        note = f"davis_contrast {est.contrast:.3f}"
+        if lat is not None and lat.reliable:
+            calib = replace(calib, davis_latency_ns=lat.latency_ns)
+            note += f", davis_latency_ns {lat.latency_ns}"
+        calib.save(Path(args.out))
+        print(f"wrote {args.out} ({note})")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("contrast", help="the event sensor's contrast threshold from a "
-                       "recording with APS frames and the camera moving (AEDAT4, rosbag2, "
-                       "or events.npz + frames.csv)")
+    p = sub.add_parser("contrast", help="the event sensor's contrast threshold and latency "
+                       "from a recording with APS frames and the camera moving (AEDAT4, "
+                       "rosbag2, or events.npz + frames.csv)")
     p.add_argument("recording", help="an .aedat4 file, a rosbag2 (evif record) or a folder "
                    "with events.npz and frames.csv")
     p.add_argument("--calibration", help="a rig calibration YAML to copy ...")
     p.add_argument("--out", help="... into this file, with davis_contrast set (the node "
-                   "scales the reconstruction's event step to it)")
+                   "scales the reconstruction's event step to it) and, where the estimate "
+                   "has a clear peak, davis_latency_ns (the node takes each exposure's "
+                   "events that much later)")
     p.set_defaults(func=_contrast)
 
     p = sub.add_parser("calibrate", help="rig calibration from a checkerboard recording "

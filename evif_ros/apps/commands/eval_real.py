@@ -64,9 +64,12 @@ def register(sub) -> None:
                    help="the sensor's contrast threshold (log units; `evif contrast` measures "
                    "it): scales the event step as the rig calibration's davis_contrast does "
                    "in the node (default: the step as trained)")
-    p.add_argument("--aps-offset-ms", type=number(float, -1000.0, 1000.0), default=0.0,
-                   help="score each APS frame against the reconstruction this much after its "
-                   "mid-exposure (a diagnostic of the frames' and events' timing; default 0)")
+    p.add_argument("--event-latency-ms", "--aps-offset-ms", dest="aps_offset_ms",
+                   type=number(float, -1000.0, 1000.0), default=0.0,
+                   help="the event pixels' latency (`evif contrast` measures it; the node "
+                   "takes the rig calibration's davis_latency_ns): each APS frame is scored "
+                   "against the reconstruction this much after its mid-exposure, as the node "
+                   "would make it (default 0)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval_real)
 

@@ -13,7 +13,8 @@ def _video_dataset(args: argparse.Namespace) -> None:
     from evif_ros.sim.video import VideoConfig, write_video_dataset
 
     cfg = VideoConfig(photos_dir=args.photos, size=args.size, windows=args.windows,
-                      sub_windows=args.sub_windows)
+                      sub_windows=args.sub_windows, extra_dirs=tuple(args.scenes),
+                      refractory_ms=tuple(args.refractory_ms))
     write_video_dataset(Path(args.out), args.split, args.sequences, args.seed, cfg,
                         workers=args.workers, progress=not args.quiet)
     print(f"{args.split}: {args.sequences} sequences under {args.out}")
@@ -37,6 +38,13 @@ def register(sub) -> None:
                        "photographs (training the reconstruction to hold a scene)")
     p.add_argument("--photos", required=True, help="folder of photographs (searched "
                    "recursively); each split draws from its own images")
+    p.add_argument("--scenes", action="append", default=[], metavar="DIR",
+                   help="another folder of visible scenes, searched the same way (repeat; "
+                   "in registered pair sets such as ../shared/data/pairs the ir/ folders "
+                   "are skipped)")
+    p.add_argument("--refractory-ms", type=number(float, 0.0, 100.0), nargs=2,
+                   default=[0.0, 1.0], metavar=("MIN", "MAX"),
+                   help="range of the simulated sensors' refractory period (default 0 1)")
     p.add_argument("--out", required=True)
     p.add_argument("--split", required=True, choices=["train", "test"])
     p.add_argument("--sequences", type=COUNT, required=True)
