@@ -1,11 +1,14 @@
 """Timing checks of the visible reconstruction (see
-docs/experiments/2026-12-03-real-timing-and-gaps.md).
+docs/experiments/2026-12-03-real-timing-and-gaps.md and 2026-12-03-event-latency.md).
 
-aps RECORDING: do a recording's APS frame times and its events agree? For each offset, the
-  mean correlation, over consecutive frame pairs, of the smoothed APS log change with the
-  smoothed net event count between their mid-exposures moved by the offset (`evif
-  contrast`'s fit, `rigcal.contrast.pair_slope`); it peaks where frames and events agree,
-  whatever a model does.
+aps RECORDING: do a recording's APS frame times and its events agree? Two model-free
+  curves over offsets: (1) the mean correlation, over consecutive frame pairs, of the
+  smoothed APS log change with the smoothed net event count between their mid-exposures
+  moved by the offset (`evif contrast`'s threshold fit, `rigcal.contrast.pair_slope`):
+  broad, and biased where a recording keeps only each exposure's events (a simulated one
+  made like `cups`, whose truth is 0, peaks at +5 to +10 ms); (2) the event latency
+  estimate's (`evaluation.latency`, what `evif contrast` reports): the event count around
+  each mid-exposure plus the offset against the frame's edges, which peaks at the delay.
 lag MODEL: does the model's image trail its events? Visible SSIM with the events of one or
   more sub-windows past each frame fed in (the reconstruction's windows moved later by whole
   sub-windows), on the simulated 30 Hz stop-and-go recordings (moving windows only, the
@@ -49,14 +52,20 @@ K = 6
 def aps(args: argparse.Namespace) -> None:
     rec = load_recording(Path(args.recording))
     h, w = rec.height, rec.width
+    from evif_ros.evaluation.latency import estimate_latency
+
     print(f"{args.recording}: {len(rec.frames)} APS frames\n")
-    print("| offset (ms) | mean correlation |\n|---|---|")
-    for off_ms in args.offsets_ms:
+    offsets = np.array(args.offsets_ms) * 1e6
+    lat = estimate_latency(rec.events, [(f.image, f.mid_ns) for f in rec.frames], h, w,
+                           args.recording, offsets_ns=offsets)
+    print("| offset (ms) | log change vs net events | event count vs edges |\n|---|---|---|")
+    for off_ms, edge in zip(args.offsets_ms, lat.correlations):
         off = int(round(off_ms * 1e6))
         corr = [pair_slope(f0.image, f1.image,
                            voxel_grid(rec.events, 1, f0.mid_ns + off, f1.mid_ns + off, h, w)[0])[1]
                 for f0, f1 in zip(rec.frames[:-1], rec.frames[1:])]
-        print(f"| {off_ms:+g} | {np.nanmean(corr):.4f} |")
+        print(f"| {off_ms:+g} | {np.nanmean(corr):.4f} | {edge:.4f} |")
+    print(f"\nlatency estimate: {lat.summary()}")
 
 
 def shifted_ssim(module, counts: np.ndarray, frames: np.ndarray, lead: int, last: int,
@@ -167,7 +176,7 @@ def main() -> int:
     p = sub.add_parser("aps")
     p.add_argument("recording")
     p.add_argument("--offsets-ms", type=float, nargs="+",
-                   default=[-20, -10, -5, 0, 5, 10, 20])
+                   default=[-20, -10, -5, 0, 5, 10, 15, 20, 25, 30, 40])
     p.set_defaults(func=aps)
     p = sub.add_parser("lag")
     p.add_argument("model")

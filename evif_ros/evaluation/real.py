@@ -175,8 +175,9 @@ def _write(report: RealReport, grid_rows: list, out: Path, size: tuple[int, int]
         f"Recording `{report.recording}`, model `{report.model}`"
         + ("" if report.gain is None else f" (event step x{report.gain:.2f} for a contrast "
            f"threshold of {report.contrast:g})")
-        + ("" if not report.aps_offset_ns else f", each APS frame scored against the "
-           f"reconstruction {report.aps_offset_ns * 1e-6:+g} ms from its mid-exposure")
+        + ("" if not report.aps_offset_ns else f", the events' latency of "
+           f"{report.aps_offset_ns * 1e-6:+g} ms taken off (each APS frame scored against the "
+           f"reconstruction made that much after its mid-exposure)")
         + f": structure score per APS frame (evif_ros/evaluation/structure.py), "
         f"{len(report.frames)} frames.\n\n"
         + report.table() + "\n")

@@ -26,10 +26,32 @@ def _eval_real(args: argparse.Namespace) -> None:
     elif report.gain is not None:
         print(f"event step x{report.gain:.2f} for a contrast threshold of {args.contrast:g}")
     if args.aps_offset_ms:
-        print(f"each APS frame scored against the reconstruction {args.aps_offset_ms:+g} ms "
-              "from its mid-exposure")
+        print(f"the events' latency of {args.aps_offset_ms:+g} ms taken off: each APS frame "
+              "scored against the reconstruction made that much after its mid-exposure")
     print(report.table())
+    _latency_note(rec, Path(args.out), args.aps_offset_ms)
     print(f"per-frame scores, summary and grid.png in {args.out}")
+
+
+def _latency_note(rec, out: Path, used_ms: float) -> None:
+    """What `evif contrast` would measure as the events' latency behind these frames: a
+    user sees whether their sensor's events are late before reading the scores."""
+    from evif_ros.errors import EvifError
+    from evif_ros.evaluation.latency import estimate_latency
+
+    try:
+        lat = estimate_latency(rec.events, [(f.image, f.mid_ns) for f in rec.frames],
+                               rec.height, rec.width, str(rec.path))
+    except EvifError as exc:
+        line = f"event latency not measured ({exc})"
+    else:
+        line = f"event latency (model-free, as `evif contrast` measures it): {lat.summary()}"
+        if lat.reliable and abs(lat.latency_ns * 1e-6 - used_ms) >= 5:
+            line += (f"; scored with {used_ms:+g} ms, rerun with --event-latency-ms "
+                     f"{lat.latency_ns * 1e-6:.1f} to score as a calibrated node would run")
+    print(line)
+    with open(out / "summary.md", "a") as fh:
+        fh.write("\n" + line + "\n")
 
 
 def _model_arg(text: str) -> tuple[str, str]:
