@@ -251,16 +251,18 @@ def test_rig_launch_with_a_calibration_offers_the_transform_or_says_why_not(work
     from evif_ros.sim.calibration import CalibrationRigConfig, ground_truth_calibration
 
     calib = tmp_path / "rig_calibration.yaml"
-    # with the event sensor's contrast threshold, 1.5x the shipped file's reference
+    # with the event sensor's contrast threshold, 1.5x the shipped file's reference, and a
+    # latency of its events
     ref = load_exported(share_file("models", "evif_rt.ts"))[1]["recon_contrast_ref"]
     replace(ground_truth_calibration(CalibrationRigConfig()),
-            davis_contrast=round(1.5 * ref, 4)).save(calib)
+            davis_contrast=round(1.5 * ref, 4), davis_latency_ns=5_000_000).save(calib)
     assert rt.run_in(workspace, "ros2 pkg prefix tf2_ros").returncode != 0  # precondition
     with rt.Launch(workspace, f"evif_ros rig.launch.py source:=synthetic calibration:={calib} "
                    "duration:=1", tmp_path / "launch.log") as launch:
         _wait_for(launch, "no davis -> ir transform")
         _wait_for(launch, "on cpu", timeout=120)  # the model is loaded with the calibration
         _wait_for(launch, "event step x1.50 for the rig's contrast threshold")
+        _wait_for(launch, "events taken +5.0 ms late (the rig's davis_latency_ns)")
         rc = launch.interrupt(group=False)
         _assert_clean_exit(launch, rc, NODES)
 

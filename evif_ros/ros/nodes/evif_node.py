@@ -108,6 +108,10 @@ class EvifNode(Node):
         if self.runner.contrast_gain is not None:
             self.get_logger().info(f"event step x{self.runner.contrast_gain:.2f} for the rig's "
                                    f"contrast threshold {self.calib.davis_contrast:g}")
+        if self.calib.davis_latency_ns:
+            self.get_logger().info(f"events taken {self.calib.davis_latency_ns * 1e-6:+.1f} ms "
+                                   "late (the rig's davis_latency_ns): each window closes that "
+                                   "much later")
         for text in self.runner.warnings:
             self.get_logger().warning(text)
         prebin = declare(self, "prebin", True, "Bin each exposure's events into its voxel "
