@@ -31,6 +31,7 @@ WINDOW_NS = 20_000_000  # half-width of the event window: a few px of motion at 
 OFFSETS_NS = np.arange(-50, 51, 2.5) * 1e6  # the range searched
 SIGMA_PX = 2.0  # the count map's smoothing (events land beside the blurred edge)
 MIN_FRAMES = 3
+MAX_FRAMES = 200  # spread over a long recording: enough for a peak, seconds of work
 # a peak says something only where the events do show the frames' edges and the curve
 # rises to it (a static or nearly empty recording gives a flat curve)
 MIN_PEAK_CORRELATION = 0.2
@@ -101,12 +102,16 @@ def estimate_latency(events: np.ndarray, frames: Sequence[tuple[np.ndarray, int]
                      window_ns: int = WINDOW_NS) -> LatencyEstimate:
     """The events' delay behind the APS frames ``(image, mid_ns)``. Frames whose windows
     reach past the recording's events at some offset (its ends) are left out, and so are
-    windows without events; too few frames left: :class:`InputFileError`."""
+    windows without events; too few frames left: :class:`InputFileError`. Of a long
+    recording, ``MAX_FRAMES`` spread over it are used."""
     t = events["t"]
     if t.size:
         reach = (offsets_ns[0] - window_ns, offsets_ns[-1] + window_ns)
         frames = [(im, mid) for im, mid in frames
                   if mid + reach[0] >= t[0] and mid + reach[1] <= t[-1]]
+    if len(frames) > MAX_FRAMES:
+        frames = [frames[i] for i in np.linspace(0, len(frames) - 1, MAX_FRAMES).round()
+                  .astype(int)]
     corr = edge_correlations(events, frames, height, width, offsets_ns, window_ns)
     full = np.isfinite(corr).all(1) if len(frames) else np.zeros(0, bool)
     if full.sum() < MIN_FRAMES:

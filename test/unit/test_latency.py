@@ -101,3 +101,12 @@ def test_contrast_cli_says_why_a_short_file_gets_no_latency(tmp_path, capsys):
                      r"frames", text, re.M)
     assert load_calibration(out).davis_latency_ns == 0
     assert load_calibration(out).davis_contrast is not None
+
+
+def test_a_long_recording_is_sampled_evenly(monkeypatch):
+    import evif_ros.evaluation.latency as latency
+
+    events, frames = recording(0)
+    monkeypatch.setattr(latency, "MAX_FRAMES", 4)
+    est = latency.estimate_latency(events, frames, H, W)
+    assert est.frames == 4 and abs(est.latency_ns) <= 3_000_000
