@@ -110,3 +110,27 @@ def test_a_long_recording_is_sampled_evenly(monkeypatch):
     monkeypatch.setattr(latency, "MAX_FRAMES", 4)
     est = latency.estimate_latency(events, frames, H, W)
     assert est.frames == 4 and abs(est.latency_ns) <= 3_000_000
+
+
+def test_contrast_cli_writes_the_latency_of_slow_pixels(tmp_path, capsys):
+    """The user's path: a recording (the `cups` layout: events.npz + frames.csv + PNGs) of
+    pixels with a 10 ms photoreceptor through `evif contrast --out`: the rig file gets a
+    latency of about 10 ms (the feeder's use of it: test_feeder.py)."""
+    events, frames = recording(10_000_000)
+    rec = tmp_path / "rec"
+    (rec / "aps").mkdir(parents=True)
+    np.savez(rec / "events.npz", x=events["x"], y=events["y"], t_us=events["t"] // 1000,
+             p=events["p"], width=W, height=H)
+    rows = ["index,aps,exposure_start_us,exposure_end_us"]
+    for i, (image, mid) in enumerate(frames):
+        cv2.imwrite(str(rec / "aps" / f"{i:04d}.png"), image)
+        start = (mid - EXPOSURE_NS // 2) // 1000
+        rows.append(f"{i},aps/{i:04d}.png,{start},{start + EXPOSURE_NS // 1000}")
+    (rec / "frames.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "rig.yaml"
+    assert main(["contrast", str(rec), "--calibration",
+                 str(share_file("calibration", "synthetic_rig.yaml")), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    latency = load_calibration(out).davis_latency_ns
+    assert 6_000_000 <= latency <= 16_000_000
+    assert f"davis_latency_ns {latency}" in said
