@@ -68,6 +68,14 @@ def recon_edges(mid_ns: int, span_ns: int, k: int) -> np.ndarray:
     return np.linspace(mid_ns - span_ns, mid_ns, k + 1).round().astype(np.int64)
 
 
+def time_shifted(events: np.ndarray, offset_ns: int) -> np.ndarray:
+    """A copy with ``t + offset_ns``. Copied as raw bytes: a structured array's own copy
+    goes field by field, 4-5x slower (about 10 ms per million events here)."""
+    out = np.ascontiguousarray(events).view(np.uint8).copy().view(EVENT_DTYPE)
+    out["t"] += offset_ns
+    return out
+
+
 def merge_sorted(*chunks: np.ndarray) -> np.ndarray:
     """Concatenate chunks and stable-sort by time (chunks may interleave)."""
     if not chunks:

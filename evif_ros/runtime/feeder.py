@@ -19,6 +19,7 @@ import numpy as np
 from evif_ros.errors import LayoutError
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import Calibration
+from evif_ros.runtime.events import time_shifted
 from evif_ros.runtime.msgs import (
     EVENT_PACKET,
     POINTCLOUD2,
@@ -61,9 +62,8 @@ class WindowFeeder:
             # the pixels report the scene this late (the calibration's davis_latency_ns):
             # from here on events are on the scene's clock, so an exposure's window holds
             # the events its scene made (and closes that much later). A copy: the caller's
-            # array may be a message's buffer.
-            events = events.copy()
-            events["t"] -= self.calib.davis_latency_ns
+            # array may be a message's buffer or kept elsewhere.
+            events = time_shifted(events, -self.calib.davis_latency_ns)
         accepted = self.sync.stats.packets
         windows = self.sync.add_events(events)
         if self.prebin and not self._reset_seen() and self.sync.stats.packets != accepted:

@@ -10,6 +10,7 @@ from evif_ros.runtime.events import (
     merge_sorted,
     slice_time,
     split_windows,
+    time_shifted,
 )
 
 
@@ -75,3 +76,13 @@ def test_event_packer_accumulates_small_batches():
     out += packer.flush()
     assert [p.size for p in out] == [100] * 10
     assert np.array_equal(np.concatenate(out)["t"], np.arange(1000))
+
+
+def test_time_shifted_copies_with_new_times_and_leaves_the_input_alone():
+    ev = make_events([1, 2, 3, 4], [5, 6, 7, 8], [100, 200, 300, 400], [1, 0, 1, 0])
+    out = time_shifted(ev, -150)
+    assert out.dtype == EVENT_DTYPE and out["t"].tolist() == [-50, 50, 150, 250]
+    assert out["x"].tolist() == [1, 2, 3, 4] and out["y"].tolist() == [5, 6, 7, 8]
+    assert out["p"].tolist() == [1, 0, 1, 0] and ev["t"].tolist() == [100, 200, 300, 400]
+    assert time_shifted(ev[::2], 1)["t"].tolist() == [101, 301]  # a strided view
+    assert time_shifted(ev[:0], 5).size == 0
