@@ -26,6 +26,7 @@ import numpy as np
 
 from evif_ros.errors import InputFileError
 from evif_ros.evaluation.structure import BORDER_PX, gradient_magnitude
+from evif_ros.runtime.voxel import polarity_voxel_grid
 
 WINDOW_NS = 20_000_000  # half-width of the event window: a few px of motion at hand speeds
 OFFSETS_NS = np.arange(-50, 51, 2.5) * 1e6  # the range searched
@@ -66,13 +67,6 @@ class LatencyEstimate:
         return int(np.argmin(np.abs(self.offsets_ns)))
 
 
-def count_map(events: np.ndarray, t0: int, t1: int, height: int, width: int) -> np.ndarray:
-    """Events per pixel with ``t0 <= t < t1`` (both polarities), float32 (H, W)."""
-    a, b = np.searchsorted(events["t"], [t0, t1])
-    idx = events["y"][a:b].astype(np.int64) * width + events["x"][a:b]
-    return np.bincount(idx, minlength=height * width).astype(np.float32).reshape(height, width)
-
-
 def edge_correlations(events: np.ndarray, frames: Sequence[tuple[np.ndarray, int]],
                       height: int, width: int, offsets_ns: np.ndarray = OFFSETS_NS,
                       window_ns: int = WINDOW_NS) -> np.ndarray:
@@ -86,7 +80,9 @@ def edge_correlations(events: np.ndarray, frames: Sequence[tuple[np.ndarray, int
         g -= g.mean()
         for j, d in enumerate(offsets_ns):
             c = int(mid + d)
-            m = count_map(events, c - window_ns, c + window_ns, height, width)
+            # events per pixel, both polarities
+            m = polarity_voxel_grid(events, 1, c - window_ns, c + window_ns, height,
+                                    width).sum(0)
             if not m.any():
                 continue
             m = cv2.GaussianBlur(m, (0, 0), SIGMA_PX)[b:-b, b:-b].ravel().astype(np.float64)
