@@ -91,7 +91,7 @@ class DeblurNet(nn.Module):
     def __init__(self, in_ch: int = 10, base: int = 64, c_rec: int = 64,
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
                  shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
-                 motion_lag: float = 0.0, motion_gate: bool = True,
+                 motion_lag: float = 0.0, motion_gate: bool = True, motion_border: int = 0,
                  act: str = "relu", enhance_level: int = 2, c_dec: int = 32):
         super().__init__()
         if enhance_level not in (1, 2):
@@ -102,7 +102,8 @@ class DeblurNet(nn.Module):
         # motion_gate: the deconvolved frame only near events (else wherever MotionDeconv
         # keeps it: the whole frame moved, so the whole frame is blurred)
         self.motion_gate = motion_gate
-        self.motion = MotionDeconv(max(motion_taps, 1), curved=motion_curved, lag=motion_lag)
+        self.motion = MotionDeconv(max(motion_taps, 1), curved=motion_curved, lag=motion_lag,
+                                   border_iters=motion_border)
         c1, c2 = base, base * 2
         # shuffle s > 1: both branches run at 1/s resolution on s x s pixel blocks stacked
         # as channels; the residual returns through a pixel shuffle (ESPCN)

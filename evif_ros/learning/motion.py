@@ -4,9 +4,12 @@ Camera motion blurs a whole frame alike. The exposure's events give that motion:
 displacement ``d`` over the exposure that maximises the contrast of the events moved back
 to mid-exposure (contrast maximisation, Gallego et al., CVPR 2018). The blurry frame is
 then deconvolved with the blur kernel of ``d`` (the average of ``taps`` equally spaced
-copies: the paper's blur averages 7 sharp frames), regularised towards the blurry frame,
-away from the frame border, where the blur mixes in the unseen outside. The deblurring
-network (``DeblurNet``) keeps the result only near events, where something moved, and
+copies: the paper's blur averages 7 sharp frames), regularised towards the blurry frame.
+Near the frame's border the blur mixed in scene outside the frame: either a margin of the
+blur's reach is kept blurry (the circular ``regularised_inverse``), or, with
+``border_iters``, the frame is deconvolved to its border with that outside modelled as
+unknown (``bounded_inverse``; the shipped files since 2026-12-03). The deblurring
+network (``DeblurNet``) takes the result (only near events with its ``motion_gate``) and
 refines it. Straight, a shift larger than ``max_px`` is left to the network (fast motion
 is rarely straight). ``curved`` (the shipped file): the blur follows a quadratic path
 through each time bin's shift from the middle bin, at any length, where that path makes
@@ -242,9 +245,15 @@ class MotionDeconv(nn.Module):
     def __init__(self, taps: int = 7, lam: float = 0.3, max_px: float = 30.0,
                  bins: int = 5, pool: int = 2, step: float = 0.25, pad: int = 16,
                  curved: bool = False, bin_reach_px: float = 40.0, lam_short: float = 0.1,
-                 short_px: float = 8.0, lag: float = 0.0):
+                 short_px: float = 8.0, lag: float = 0.0, border_iters: int = 0):
         super().__init__()
         self.taps = taps
+        # border_iters > 0: deconvolved up to the frame's border with the blur of the unseen
+        # outside modelled (bounded_inverse, that many conjugate-gradient steps), instead of
+        # the circular inverse inside a margin that keeps the border blurry
+        if border_iters < 0:
+            raise ValueError(f"border_iters must be >= 0, got {border_iters}")
+        self.border_iters = border_iters
         # lag > 0: the frame comes from a first-order sensor (microbolometer) whose time
         # constant is `lag` exposures: the blur is the lag's exponential tail along the path
         # (before the exposure too) averaged over the readings, not the readings' average
@@ -371,9 +380,15 @@ class MotionDeconv(nn.Module):
         the border margin ``extent`` + 2 px where it ``move``s, else the frame itself."""
         x = ir.float()
         h, w = x.shape[2], x.shape[3]
+        _, weights, _ = self.kernel(x.device)
+        if self.border_iters > 0:
+            if not bool(move.any()):
+                return ir
+            sharp = bounded_inverse(x[:, 0], pos, weights, lam, self.border_iters)
+            keep = move.view(-1, 1, 1, 1).to(x.dtype)
+            return (x + keep * (sharp.unsqueeze(1) - x)).to(ir.dtype)
         p = min(self.pad, h - 1, w - 1)
         xp = F.pad(x, [p, p, p, p], mode="reflect")
-        _, weights, _ = self.kernel(x.device)
         k = path_response(pos, xp.shape[2], xp.shape[3], weights)
         sharp = regularised_inverse(xp[:, 0], k, lam)[:, p:p + h, p:p + w].unsqueeze(1)
         # kept away from the border, where the blur mixed in the unseen outside
@@ -383,6 +398,91 @@ class MotionDeconv(nn.Module):
     def forward(self, ir: Tensor, voxel: Tensor) -> Tuple[Tensor, Tensor]:
         pos, extent, move, lam, d = self.estimate(voxel)
         return self.deconvolve(ir, pos, extent, move, lam), d
+
+
+def fast_size(n: int) -> int:
+    """The smallest even m >= n whose only prime factors are 2, 3 and 5: an FFT of such a
+    length is several times faster than one with a large prime factor (378 = 2 * 3^3 * 7
+    columns took 2.3 ms for a forward and inverse 2-d FFT, 432 columns 0.9 ms)."""
+    m = max(n + (n % 2), 2)
+    r = 0
+    while r != 1:
+        r = m
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r = r // p
+        if r != 1:
+            m += 2
+    return m
+
+
+def bounded_inverse(blurry: Tensor, pos: Tensor, weights: Tensor, lam: Tensor, iters: int,
+                    min_pad: int = 8) -> Tensor:
+    """(B, h, w) blurry images, the blur's copies at ``pos`` (B, T, 2) (px) with ``weights``
+    (T,) and (B,) weights -> (B, h, w): ``argmin |M (K*S - B)|^2 + lam |grad(S - B)|^2``
+    over an image S larger than the frame, M the frame's pixels: the blur of pixels near
+    the border came partly from outside the frame, which this model lets S hold instead of
+    folding it back in (the circular ``regularised_inverse`` must keep a margin from the
+    border blurry; on RoadScene's `fast` motion +1.7 dB; Almeida & Figueiredo, "Deconvolving
+    images with unknown boundaries", IEEE TIP 2013, solve the same model). Solved by
+    ``iters`` steps of conjugate gradients preconditioned by the circular inverse, from the
+    circular solution (0 steps: that solution on the larger domain), in the Fourier domain:
+    each step costs one forward and one inverse FFT."""
+    b, h, w = blurry.shape
+    reach = int(math.ceil(float(pos.abs().amax()))) + 1 if pos.numel() > 0 else 0
+    # no copy reaches from the frame round to the other side; a wider margin changed
+    # nothing (32 px: the same PSNR to 0.01 dB on 120 training frames) and costs FFT length
+    p = max(min_pad, reach)
+    hh, ww = fast_size(h + 2 * p), fast_size(w + 2 * p)
+    pads = [p, ww - w - p, p, hh - h - p]
+    mode = "reflect" if max(pads) < min(h, w) else "replicate"
+    x = blurry.unsqueeze(1)
+    xe = F.pad(x, pads, mode=mode)[:, 0]
+    mask = torch.zeros(1, hh, ww, dtype=xe.dtype, device=xe.device)
+    mask[:, p:p + h, p:p + w] = 1.0
+    fy = torch.fft.fftfreq(hh, device=xe.device).view(1, hh, 1)
+    fx = torch.fft.rfftfreq(ww, device=xe.device).view(1, 1, ww // 2 + 1)
+    lap = 4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx)
+    reg = lam.view(-1, 1, 1).to(xe.dtype) * lap
+    k = path_response(pos.to(xe.dtype), hh, ww, weights.to(xe.dtype))
+    kc = k.conj()
+    inv_den = 1.0 / (k.abs() ** 2 + reg)  # the preconditioner: the circular inverse
+    wcol = torch.full((1, 1, ww // 2 + 1), 2.0, dtype=xe.dtype, device=xe.device)
+    wcol[:, :, 0] = 1.0
+    wcol[:, :, ww // 2] = 1.0  # ww is even: the Nyquist column stands for itself
+    # (wcol weighs the half spectra's products into the real images' inner products, up to
+    # the factor H*W that every step length's ratio cancels)
+    spec = torch.fft.rfft2(xe)
+    s = spec * (kc + reg) * inv_den
+    # the residual of the normal equations, K^H M (B - K S) + reg (B - S), in one FFT pair
+    r = kc * torch.fft.rfft2(mask * (xe - torch.fft.irfft2(k * s, s=(hh, ww)))) \
+        + reg * (spec - s)
+    # the steps on the spectra's real views, (B, H, W//2+1, 2): products with the real
+    # weights (reg, the preconditioner, the step lengths) then cost no complex promotion;
+    # 2.2 -> 1.3 ms per step at 346x260 on one thread
+    # (weights expanded to that shape: products of equal shapes vectorise, a broadcast
+    # over the last axis of 2 does not)
+    shape = [b, hh, ww // 2 + 1, 2]
+    reg2 = reg.unsqueeze(-1).expand(shape).contiguous()
+    inv2 = inv_den.unsqueeze(-1).expand(shape).contiguous()
+    w2 = wcol.unsqueeze(-1).expand(shape).contiguous()
+    sr, rr = torch.view_as_real(s), torch.view_as_real(r)
+    zr = rr * inv2
+    dr = zr
+    rz = (w2 * rr * zr).sum((1, 2, 3))
+    for _ in range(iters):
+        ad = kc * torch.fft.rfft2(mask * torch.fft.irfft2(k * torch.view_as_complex(dr),
+                                                          s=(hh, ww)))
+        adr = torch.view_as_real(ad)
+        adr.addcmul_(dr, reg2)
+        alpha = (rz / (w2 * dr * adr).sum((1, 2, 3)).clamp(min=1e-20)).view(-1, 1, 1, 1)
+        sr.add_(dr * alpha)  # s, through its view
+        rr.sub_(adr * alpha)
+        zr = rr * inv2
+        rz_new = (w2 * rr * zr).sum((1, 2, 3))
+        dr = zr + dr * (rz_new / rz.clamp(min=1e-20)).view(-1, 1, 1, 1)
+        rz = rz_new
+    return torch.fft.irfft2(s, s=(hh, ww))[:, p:p + h, p:p + w]
 
 
 def regularised_inverse(blurry: Tensor, response: Tensor, lam: Tensor) -> Tensor:

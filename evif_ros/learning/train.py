@@ -82,6 +82,9 @@ class TrainArgs:
     # True: the deconvolved frame everywhere it is kept, not only near events (EvifConfig.
     # motion_gate False) from this run on; False keeps the --init checkpoint's setting
     motion_everywhere: bool = False
+    # the deconvolution up to the frame's border (EvifConfig.motion_border, its
+    # conjugate-gradient steps); None keeps the --init checkpoint's setting
+    motion_border: int | None = None
     # the deblurring network's activation from this run on (EvifConfig.deblur_act, same
     # weights); None keeps the size's or the --init checkpoint's
     deblur_act: str | None = None
@@ -368,6 +371,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
         changes["motion_gate"] = False
     if args.motion_lag is not None and args.motion_lag != cfg.motion_lag:
         changes["motion_lag"] = args.motion_lag
+    if args.motion_border is not None and args.motion_border != cfg.motion_border:
+        changes["motion_border"] = args.motion_border
     if args.deblur_act is not None and args.deblur_act != cfg.deblur_act:
         changes["deblur_act"] = args.deblur_act
     if changes and start == 0:

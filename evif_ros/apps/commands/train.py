@@ -56,6 +56,7 @@ def _train(args: argparse.Namespace) -> None:
                            fusion=args.fusion, fusion_weights=args.fusion_weights,
                            motion_taps=args.motion_taps, motion_curved=args.motion_curved,
                            motion_lag=_lag(args), motion_everywhere=args.motion_everywhere,
+                           motion_border=args.motion_border,
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
                            freeze_recon=args.freeze_recon,
                            init_recon=Path(args.init_recon) if args.init_recon else None,
@@ -91,6 +92,8 @@ def _export(args: argparse.Namespace) -> None:
         settings["motion_curved"] = True
     if args.motion_everywhere:
         settings["motion_gate"] = False
+    if args.motion_border is not None:
+        settings["motion_border"] = args.motion_border
     if args.ir_lag_ms is not None:
         settings["motion_lag"] = _lag(args)
         # the lag is relative to the exposure: the runtime warns on a rig with another one
@@ -112,6 +115,11 @@ def _add_deconv_settings(p: argparse.ArgumentParser, what: str) -> None:
                    help="with the motion deconvolution: keep the deconvolved frame wherever "
                         "the deconvolution does (the whole frame moved), not only near the "
                         f"exposure's events ({what})")
+    p.add_argument("--motion-border", type=NATURAL, default=None, metavar="STEPS",
+                   help="with the motion deconvolution: deconvolve up to the frame's border, "
+                        "the blur of what lies outside modelled, in STEPS conjugate-gradient "
+                        "steps (0: keep a margin of the blur's reach blurry, as files made "
+                        f"before 2026-12-03 do; shipped files: 3) ({what})")
     p.add_argument("--ir-lag-ms", type=NONNEGATIVE, default=None, metavar="MS",
                    help="the thermal camera's time constant (uncooled microbolometers: 8-12 "
                         "ms; 0: none, the paper's blur): with the motion deconvolution, the "
