@@ -223,5 +223,21 @@ def box_sum3(x: Tensor) -> Tensor:
     return rows[:, :, 0:h] + rows[:, :, 1:h + 1] + rows[:, :, 2:h + 2]
 
 
+def block_mean(x: Tensor, k: int) -> Tensor:
+    """(B, C, H, W) -> (B, C, H//k, W//k): the mean of each k x k block (``avg_pool2d(x,
+    k)``, rows and columns beyond the last whole block dropped as it drops them). The sum
+    of k*k strided views: 4x faster than ``avg_pool2d`` on the CPU (0.5 against 2.1 ms for
+    the motion search's 5 bins at 346x260, one thread)."""
+    if k == 1:
+        return x
+    h, w = x.shape[2] // k * k, x.shape[3] // k * k
+    out = x[:, :, 0:h:k, 0:w:k]
+    for i in range(k):
+        for j in range(k):
+            if i > 0 or j > 0:
+                out = out + x[:, :, i:h:k, j:w:k]
+    return out / float(k * k)
+
+
 def zeros_like_state(state: List[Tensor]) -> List[Tensor]:
     return [torch.zeros_like(s) for s in state]

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from evif_ros.learning.layers import block_mean
+
 
 def centred_spectrum(activity: Tensor) -> Tensor:
     """(B, N, h, w) event activity in N time bins -> its ``rfft2`` without each bin's mean,
@@ -235,9 +237,10 @@ def masked_variance(v: Tensor, m: Tensor) -> Tensor:
 class MotionDeconv(nn.Module):
     """``forward(ir (B,1,H,W) in [0,1], voxel (B,2*bins,H,W)) -> (ir', d)``.
 
-    ``ir'``: the frame deconvolved inside the border margin where it moved (straight: at
-    most ``max_px``), else ``ir``; ``d``: (B, 2) the straight search's displacement over
-    the exposure in px (dy, dx; its sign is immaterial, that kernel is symmetric).
+    ``ir'``: the frame deconvolved where it moved (straight: at most ``max_px``), inside the
+    border margin or, with ``border_iters``, up to the border; else ``ir``; ``d``: (B, 2)
+    the straight search's displacement over the exposure in px (dy, dx; its sign is
+    immaterial, that kernel is symmetric).
     ``voxel``: ``[ON bins, OFF bins]`` (``polarity_voxel_grid``), counts or any monotone
     map of them (the network's log1p).
     """
@@ -309,8 +312,7 @@ class MotionDeconv(nn.Module):
 
     def activity(self, voxel: Tensor) -> Tensor:
         """(B, 2*bins, H, W) -> (B, bins, H/pool, W/pool): events per bin, both polarities."""
-        return F.avg_pool2d(voxel[:, :self.bins] + voxel[:, self.bins:2 * self.bins],
-                            self.pool)
+        return block_mean(voxel[:, :self.bins] + voxel[:, self.bins:2 * self.bins], self.pool)
 
     def displacement(self, voxel: Tensor) -> Tensor:
         """(B, 2*bins, H, W) -> (B, 2) displacement over the exposure (px)."""
@@ -376,8 +378,9 @@ class MotionDeconv(nn.Module):
 
     def deconvolve(self, ir: Tensor, pos: Tensor, extent: Tensor, move: Tensor, lam: Tensor
                    ) -> Tensor:
-        """(B, 1, H, W) blurry frame and ``estimate``'s blur -> the frame deconvolved inside
-        the border margin ``extent`` + 2 px where it ``move``s, else the frame itself."""
+        """(B, 1, H, W) blurry frame and ``estimate``'s blur -> the frame deconvolved where
+        it ``move``s, else the frame itself: up to the border with ``border_iters``, else
+        inside the border margin ``extent`` + 2 px."""
         x = ir.float()
         h, w = x.shape[2], x.shape[3]
         _, weights, _ = self.kernel(x.device)
