@@ -92,7 +92,8 @@ class DeblurNet(nn.Module):
                  enhance: bool = True, res_blocks: int = 2, conv_first: bool = False,
                  shuffle: int = 1, motion_taps: int = 0, motion_curved: bool = False,
                  motion_lag: float = 0.0, motion_gate: bool = True, motion_border: int = 0,
-                 act: str = "relu", enhance_level: int = 2, c_dec: int = 32):
+                 act: str = "relu", enhance_level: int = 2, c_dec: int = 32,
+                 sees_blurry: bool = False):
         super().__init__()
         if enhance_level not in (1, 2):
             raise ValueError(f"enhance_level must be 1 or 2, got {enhance_level}")
@@ -110,7 +111,10 @@ class DeblurNet(nn.Module):
         self.shuffle = shuffle
         s2 = shuffle * shuffle
         self.conv_first = conv_first  # decoders convolve before upsampling
-        self.img_head = BlockConv(1, c1, 3, shuffle, act=act)
+        # sees_blurry: the image branch takes [deconvolved, blurry] (its second input
+        # channel's weights last, so a network without it widens with zeros there)
+        self.sees_blurry = sees_blurry and self.use_motion
+        self.img_head = BlockConv(2 if self.sees_blurry else 1, c1, 3, shuffle, act=act)
         self.ev_head = BlockConv(in_ch, c1, 3, shuffle, act=act)
         self.img_down = conv(c1, c2, 3, 2, act=act)
         self.ev_down = conv(c1, c2, 3, 2, act=act)
@@ -150,8 +154,11 @@ class DeblurNet(nn.Module):
                 sharp = self.motion(ir, voxel)[0]
             else:  # made beforehand on the whole frame (training crops)
                 sharp = deconvolved
+            blurry = ir
             ir = ir + gate * (sharp - ir) if self.motion_gate else sharp
-        i1 = self.img_head(ir)
+            i1 = self.img_head(torch.cat([ir, blurry], 1) if self.sees_blurry else ir)
+        else:
+            i1 = self.img_head(ir)
         e1 = self.ev_head(voxel)
         if self.enhance and self.enhance_level == 1 and len(rec_feats) > 0:
             e1 = self.cte(e1, rec_feats)

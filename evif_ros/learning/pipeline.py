@@ -97,6 +97,10 @@ class EvifConfig:
     # with recon_advect: events move the kept image only where at least this many fell on
     # the 8 neighbouring pixels in the window (0: everywhere); isolated noise events do not
     recon_advect_support: int = 0
+    # with motion_taps: the deblurring network's image branch sees the blurry frame beside
+    # the deconvolved one, so it can take back what a wrong path made worse (the network
+    # that sees only the deconvolved frame cannot tell ringing from edges)
+    deblur_sees_blurry: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,7 +174,7 @@ class EvifPipeline(nn.Module):
                                 motion_lag=cfg.motion_lag, motion_gate=cfg.motion_gate,
                                 motion_border=cfg.motion_border,
                                 act=cfg.deblur_act, enhance_level=cfg.enhance_level,
-                                c_dec=cfg.recon_base)
+                                c_dec=cfg.recon_base, sees_blurry=cfg.deblur_sees_blurry)
         self.fusion = FusionNet(cfg.recon_base, cfg.deblur_base, cfg.fusion_base,
                                 cfg.fusion_dim, cfg.heads, patch=cfg.fusion_patch,
                                 mix_kernel=cfg.fusion_mix_kernel, shuffle=cfg.scale)

@@ -91,6 +91,9 @@ class TrainArgs:
     # the level the cross-task enhancement acts at from this run on (EvifConfig.
     # enhance_level); a change starts its weights afresh, the rest carries over
     enhance_level: int | None = None
+    # True: the deblurring network sees the blurry frame beside the deconvolved one from
+    # this run on (EvifConfig.deblur_sees_blurry; the new input's weights start at zero)
+    deblur_sees_blurry: bool = False
     freeze_recon: bool = False  # stages 2-3: keep the reconstruction's weights
     # stage 2 of a new size from another run's reconstruction (a checkpoint or an exported
     # file; the sizes' reconstructions must be the same): the other networks start fresh
@@ -311,6 +314,23 @@ def moved_enhancement(model: EvifPipeline, cfg: EvifConfig, level: int
     return moved, cfg
 
 
+def seeing_blurry(model: EvifPipeline, cfg: EvifConfig) -> tuple[EvifPipeline, EvifConfig]:
+    """The same model whose deblurring network also sees the blurry frame: the image
+    head's weights for that input start at zero, so its outputs are the model's own."""
+    if not cfg.motion_taps:
+        raise ConfigError("--deblur-sees-blurry needs the motion deconvolution (evif train "
+                          "--motion-taps N): without it the network's frame is the blurry one")
+    cfg = replace(cfg, deblur_sees_blurry=True)
+    wider = EvifPipeline(cfg)
+    state = model.state_dict()
+    name = "deblur.img_head.0.weight"
+    old = state[name]
+    grown = torch.zeros_like(wider.state_dict()[name])
+    grown[:, :old.shape[1]] = old  # the frame's channels first (BlockConv's layout)
+    wider.load_state_dict({**state, name: grown})
+    return wider, cfg
+
+
 def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.stage not in (1, 2, 3):
         raise ConfigError(f"--stage must be 1, 2 or 3, got {args.stage}")
@@ -386,6 +406,8 @@ def train(args: TrainArgs, progress: bool = True) -> Path:
     if args.enhance_level is not None and args.enhance_level != cfg.enhance_level \
             and start == 0:
         model, cfg = moved_enhancement(model, cfg, args.enhance_level)
+    if args.deblur_sees_blurry and not cfg.deblur_sees_blurry and start == 0:
+        model, cfg = seeing_blurry(model, cfg)
     model.to(device).train()
     if args.freeze_tasks and args.stage == 3:
         for part in (model.recon, model.deblur):

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ TINY_RT2_MOTION = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, 
                              deblur_act="lrelu")
 TINY_RT2_L1 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
                          fusion_dim=16, motion_taps=7, motion_curved=True, enhance_level=1)
+TINY_RT2_SEES = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusion_base=4,
+                           fusion_dim=16, motion_taps=7, motion_curved=True,
+                           motion_gate=False, motion_border=2, deblur_sees_blurry=True)
 
 
 # lite: ConvLSTMs at every encoder, state (h1, ...) at 1/2 of the 264x352 padded grid;
@@ -52,7 +56,8 @@ TINY_RT2_L1 = config_for("rt2", sub_windows=3, recon_base=4, deblur_base=4, fusi
                                                     (TINY_RT, 2, (34, 44)),
                                                     (TINY_RT2, 2, (17, 22)),
                                                     (TINY_RT2_MOTION, 2, (17, 22)),
-                                                    (TINY_RT2_L1, 2, (17, 22))])
+                                                    (TINY_RT2_L1, 2, (17, 22)),
+                                                    (TINY_RT2_SEES, 2, (17, 22))])
 def test_pipeline_pads_and_crops_346x260_and_scripted_matches_eager(cfg, n_state, state_hw):
     torch.manual_seed(1)
     model = EvifPipeline(cfg).eval()
@@ -219,9 +224,12 @@ def test_cli_train_resume_export_and_load_with_only_torch(tiny_data, tmp_path):
     again = tmp_path / "again"
     assert main(base[:4] + [str(again)] + base[5:] + ["--stage", "2", "--iters", "1",
                                                     "--init", str(out),
-                                                    "--enhance-level", "1"]) == 0
+                                                    "--enhance-level", "1",
+                                                    "--deblur-sees-blurry"]) == 0
     m, cfg, ck = model_from_checkpoint(again / "stage2.pt")
     assert cfg.enhance_level == 1 and cfg.motion_curved and ck["iter"] == 1
+    assert cfg.deblur_sees_blurry
+    assert m.deblur.img_head[0].weight.shape[1] == 2 * m.deblur.shuffle ** 2  # two images
 
 
 def test_export_refuses_corrupt_model(tmp_path):
@@ -339,6 +347,38 @@ def test_moving_the_enhancement_keeps_every_other_weight():
         moved_enhancement(model, config_for("rt2", enhance=False), 1)
     with pytest.raises(ConfigError, match="has weights of its own"):
         with_settings(model, TINY_RT2_MOTION, enhance_level=1)
+
+
+def test_seeing_the_blurry_frame_starts_as_the_model_and_reaches_it():
+    """The widened deblurring network gives the model's own outputs (the blurry frame's
+    weights start at zero), its image head takes the blurry frame as a second input that
+    the loss can train, and a model without the deconvolution is refused."""
+    from evif_ros.errors import ConfigError
+    from evif_ros.learning.train import seeing_blurry
+    torch.manual_seed(0)
+    cfg = replace(TINY_RT2_SEES, deblur_sees_blurry=False)
+    model = EvifPipeline(cfg).eval()
+    wide, wcfg = seeing_blurry(model, cfg)
+    wide.eval()
+    assert wcfg.deblur_sees_blurry and not cfg.deblur_sees_blurry
+    old_w = model.state_dict()["deblur.img_head.0.weight"]
+    new_w = wide.state_dict()["deblur.img_head.0.weight"]
+    # 2x2 blocks: 4 input channels per image, the blurry frame's 4 after the frame's
+    assert old_w.shape[1] == 4 and new_w.shape[1] == 8
+    assert torch.equal(new_w[:, :4], old_w) and not new_w[:, 4:].any()
+    ir = 7000 + 1000 * torch.rand(1, 1, 64, 80)
+    ev = torch.poisson(torch.full((1, 10, 64, 80), 0.3))
+    sub = torch.poisson(torch.full((1, 3, 10, 64, 80), 0.1))
+    with torch.no_grad():
+        a, b = model(ir, ev, sub, []), wide(ir, ev, sub, [])
+    for x, y in zip(a[:3], b[:3]):
+        assert torch.equal(x, y)
+    # the blurry frame reaches the output: a gradient on its (zero) weights
+    wide.train()
+    wide(ir, ev, sub, [])[1].sum().backward()
+    assert wide.deblur.img_head[0].weight.grad[:, 4:].abs().max() > 0
+    with pytest.raises(ConfigError, match="--deblur-sees-blurry needs the motion"):
+        seeing_blurry(EvifPipeline(TINY_RT2), TINY_RT2)
 
 
 def test_init_recon_carries_the_reconstruction_alone(tmp_path):

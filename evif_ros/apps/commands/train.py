@@ -58,6 +58,7 @@ def _train(args: argparse.Namespace) -> None:
                            motion_lag=_lag(args), motion_everywhere=args.motion_everywhere,
                            motion_border=args.motion_border,
                            deblur_act=args.deblur_act, enhance_level=args.enhance_level,
+                           deblur_sees_blurry=args.deblur_sees_blurry,
                            freeze_recon=args.freeze_recon,
                            init_recon=Path(args.init_recon) if args.init_recon else None,
                            init_fusion=Path(args.init_fusion) if args.init_fusion else None),
@@ -195,6 +196,11 @@ def register(sub) -> None:
                         "from this run on (2: the paper's; 1: the finest, with the "
                         "reconstruction's last decoder feature); a change starts the "
                         "enhancement's weights afresh (default: the --init checkpoint's)")
+    p.add_argument("--deblur-sees-blurry", action="store_true",
+                   help="with the motion deconvolution: the deblurring network sees the "
+                        "blurry frame beside the deconvolved one from this run on (the new "
+                        "input's weights start at zero, so the run starts as the --init "
+                        "checkpoint's network)")
     p.add_argument("--threads", type=NATURAL, default=0, help="torch threads (0 = default)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--limit", type=NATURAL, default=0, help=argparse.SUPPRESS)
