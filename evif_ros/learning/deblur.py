@@ -149,16 +149,14 @@ class DeblurNet(nn.Module):
     def forward(self, ir: Tensor, voxel: Tensor, rec_feats: List[Tensor],
                 deconvolved: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         gate = event_gate(voxel)
+        blurry = ir
         if self.use_motion:
             if deconvolved is None:
                 sharp = self.motion(ir, voxel)[0]
             else:  # made beforehand on the whole frame (training crops)
                 sharp = deconvolved
-            blurry = ir
             ir = ir + gate * (sharp - ir) if self.motion_gate else sharp
-            i1 = self.img_head(torch.cat([ir, blurry], 1) if self.sees_blurry else ir)
-        else:
-            i1 = self.img_head(ir)
+        i1 = self.img_head(torch.cat([ir, blurry], 1) if self.sees_blurry else ir)
         e1 = self.ev_head(voxel)
         if self.enhance and self.enhance_level == 1 and len(rec_feats) > 0:
             e1 = self.cte(e1, rec_feats)

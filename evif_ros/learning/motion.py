@@ -403,6 +403,14 @@ class MotionDeconv(nn.Module):
         return self.deconvolve(ir, pos, extent, move, lam), d
 
 
+def gradient_response(h: int, w: int, device: torch.device) -> Tensor:
+    """(h, w//2+1) ``|grad|^2`` of the circular forward differences in the ``rfft2``
+    layout: the regulariser's weight per frequency in both inverses."""
+    fy = torch.fft.fftfreq(h, device=device).view(h, 1)
+    fx = torch.fft.rfftfreq(w, device=device).view(1, w // 2 + 1)
+    return 4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx)
+
+
 def fast_size(n: int) -> int:
     """The smallest even m >= n whose only prime factors are 2, 3 and 5: an FFT of such a
     length is several times faster than one with a large prime factor (378 = 2 * 3^3 * 7
@@ -443,10 +451,7 @@ def bounded_inverse(blurry: Tensor, pos: Tensor, weights: Tensor, lam: Tensor, i
     xe = F.pad(x, pads, mode=mode)[:, 0]
     mask = torch.zeros(1, hh, ww, dtype=xe.dtype, device=xe.device)
     mask[:, p:p + h, p:p + w] = 1.0
-    fy = torch.fft.fftfreq(hh, device=xe.device).view(1, hh, 1)
-    fx = torch.fft.rfftfreq(ww, device=xe.device).view(1, 1, ww // 2 + 1)
-    lap = 4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx)
-    reg = lam.view(-1, 1, 1).to(xe.dtype) * lap
+    reg = lam.view(-1, 1, 1).to(xe.dtype) * gradient_response(hh, ww, xe.device)
     k = path_response(pos.to(xe.dtype), hh, ww, weights.to(xe.dtype))
     kc = k.conj()
     inv_den = 1.0 / (k.abs() ** 2 + reg)  # the preconditioner: the circular inverse
@@ -494,9 +499,6 @@ def regularised_inverse(blurry: Tensor, response: Tensor, lam: Tensor) -> Tensor
     |grad(S - B)|^2``; without motion (K = 1) S = B exactly, and where the blur removed a
     frequency the blurry frame's is kept."""
     h, w = blurry.shape[1], blurry.shape[2]
-    fy = torch.fft.fftfreq(h, device=blurry.device).view(h, 1)
-    fx = torch.fft.rfftfreq(w, device=blurry.device).view(1, w // 2 + 1)
-    lap = 4.0 - 2.0 * torch.cos(2.0 * math.pi * fy) - 2.0 * torch.cos(2.0 * math.pi * fx)
-    reg = lam.view(-1, 1, 1) * lap
+    reg = lam.view(-1, 1, 1) * gradient_response(h, w, blurry.device)
     spec = torch.fft.rfft2(blurry) * ((response.conj() + reg) / (response.abs() ** 2 + reg))
     return torch.fft.irfft2(spec, s=(h, w))
