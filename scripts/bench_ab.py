@@ -3,7 +3,11 @@
 whose speed drifts by 10-30 % from minute to minute, the ratio of their p50s is what a code
 change did, where separate `bench_inference.py` runs mostly show the drift.
 
-Usage: python scripts/bench_ab.py A.ts B.ts [--threads 2] [--calls 80]
+Usage: python scripts/bench_ab.py A.ts B.ts [--threads 2] [--calls 80] [--rig]
+
+--rig: the synthetic rig's windows (`day`, moving) through the node's runner, each file with
+its own runner and state, instead of one random window: a random window shows no motion, so
+the event-guided deconvolution, which only runs on frames that moved, is not timed without it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ def main() -> int:
     ap.add_argument("b", type=Path)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calls", type=int, default=80, help="calls of each file")
+    ap.add_argument("--rig", action="store_true",
+                    help="time the synthetic rig's windows through the runner")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.rig:
+        return rig_ab(args)
     try:
         loaded = [load_exported(p) for p in (args.a, args.b)]
     except EvifError as exc:
@@ -53,10 +61,44 @@ def main() -> int:
                 states[j] = models[j](ir, ev, sub, states[j])[3]
                 if i >= WARMUP:
                     times[j].append((time.perf_counter() - t0) * 1e3)
+    return report(args, times)
+
+
+def rig_ab(args: argparse.Namespace) -> int:
+    """The rig's windows, each run by both files' runners in alternating order."""
+    from bench_inference import windows  # this folder's: the node's front end on the rig
+
+    from evif_ros.paths import share_file
+    from evif_ros.runtime.calibration import load_calibration
+    from evif_ros.runtime.inference import EvifRunner
+    calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
+    try:
+        runners = [EvifRunner(p, calib, "cpu") for p in (args.a, args.b)]
+    except EvifError as exc:
+        print(f"bench_ab: {exc}", file=sys.stderr)
+        return 2
+    if runners[0].k != runners[1].k:
+        print(f"bench_ab: the files take different K ({runners[0].k}, {runners[1].k})",
+              file=sys.stderr)
+        return 2
+    wins = windows((args.calls + WARMUP) / 30 + 0.1, runners[0].k, calib)
+    times: list[list[float]] = [[], []]
+    with torch.no_grad():
+        for i, win in enumerate(wins[:args.calls + WARMUP]):
+            for j in (0, 1) if i % 2 == 0 else (1, 0):
+                t0 = time.perf_counter()
+                runners[j].run(win)
+                if i >= WARMUP:
+                    times[j].append((time.perf_counter() - t0) * 1e3)
+    return report(args, times)
+
+
+def report(args: argparse.Namespace, times: list[list[float]]) -> int:
     for path, t in zip((args.a, args.b), times):
         print(f"{path}: p50 {np.median(t):.1f} ms, p95 {np.percentile(t, 95):.1f} ms")
     print(f"A / B (p50): {np.median(times[0]) / np.median(times[1]):.3f} "
-          f"({args.threads} threads, {args.calls} calls each)")
+          f"({args.threads} threads, {len(times[0])} calls each"
+          f"{', the rig' if args.rig else ''})")
     return 0
 
 
