@@ -11,6 +11,7 @@ from evif_ros.learning.motion import (
     MotionDeconv,
     bounded_inverse,
     fast_size,
+    half_spectrum_dot,
     path_response,
     regularised_inverse,
 )
@@ -19,6 +20,18 @@ from evif_ros.learning.motion import (
 @pytest.mark.parametrize("n, want", [(1, 2), (7, 8), (90, 90), (378, 384), (410, 432)])
 def test_fast_size_is_the_next_even_length_of_factors_2_3_5(n, want):
     assert fast_size(n) == want
+
+
+@pytest.mark.parametrize("h, w", [(6, 8), (7, 10)])
+def test_half_spectrum_dot_is_the_images_inner_product_by_parseval(h, w):
+    """numpy's full 2-d FFT: sum(a c) = sum(A conj(C)) / (H W); the half spectrum must give
+    the same, up to that factor, for odd and even heights."""
+    rng = np.random.default_rng(3)
+    a, c = rng.normal(size=(2, h, w)), rng.normal(size=(2, h, w))
+    full = (np.fft.fft2(a) * np.conj(np.fft.fft2(c))).real.sum((1, 2))
+    assert np.allclose(full / (h * w), (a * c).sum((1, 2)))  # the truth: Parseval
+    half = [torch.view_as_real(torch.fft.rfft2(torch.from_numpy(x))) for x in (a, c)]
+    np.testing.assert_allclose(half_spectrum_dot(*half).numpy(), full, rtol=1e-10)
 
 
 def _roll_matrix(hh: int, ww: int, dy: int, dx: int) -> np.ndarray:
