@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -52,16 +53,26 @@ def main() -> int:
     models = [m.to(memory_format=torch.channels_last) for m, _ in loaded]  # as the runner
     ir, ev, sub = example_inputs(EvifConfig(**loaded[0][1]["config"]), h=260, w=346)
     ev = ev.contiguous(memory_format=torch.channels_last)
-    times: list[list[float]] = [[], []]
     states: list[list] = [[], []]
+
+    def call(j: int, _: int) -> None:
+        states[j] = models[j](ir, ev, sub, states[j])[3]
+
+    return report(args, alternate(args.calls, call))
+
+
+def alternate(calls: int, call: Callable[[int, int], None]) -> list[list[float]]:
+    """``call(j, i)`` for file j = 0, 1 on call i, A B then B A, ...: the ms of each file's
+    calls after the first WARMUP."""
+    times: list[list[float]] = [[], []]
     with torch.no_grad():
-        for i in range(args.calls + WARMUP):
+        for i in range(calls + WARMUP):
             for j in (0, 1) if i % 2 == 0 else (1, 0):
                 t0 = time.perf_counter()
-                states[j] = models[j](ir, ev, sub, states[j])[3]
+                call(j, i)
                 if i >= WARMUP:
                     times[j].append((time.perf_counter() - t0) * 1e3)
-    return report(args, times)
+    return times
 
 
 def rig_ab(args: argparse.Namespace) -> int:
@@ -82,15 +93,8 @@ def rig_ab(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     wins = windows((args.calls + WARMUP) / 30 + 0.1, runners[0].k, calib)
-    times: list[list[float]] = [[], []]
-    with torch.no_grad():
-        for i, win in enumerate(wins[:args.calls + WARMUP]):
-            for j in (0, 1) if i % 2 == 0 else (1, 0):
-                t0 = time.perf_counter()
-                runners[j].run(win)
-                if i >= WARMUP:
-                    times[j].append((time.perf_counter() - t0) * 1e3)
-    return report(args, times)
+    calls = min(args.calls, len(wins) - WARMUP)
+    return report(args, alternate(calls, lambda j, i: runners[j].run(wins[i])))
 
 
 def report(args: argparse.Namespace, times: list[list[float]]) -> int:
