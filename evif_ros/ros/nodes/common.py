@@ -153,10 +153,14 @@ class Diagnostics:
     """Periodic ``/diagnostics`` status built from a callable returning key/values.
 
     The timer runs on the steady clock: on sim time it would stop with ``/clock`` when a
-    replay ends, which is when the final counts matter most."""
+    replay ends, which is when the final counts matter most. Its period is every node's
+    ``diagnostics_period`` parameter (as diagnostic_updater's ``period``): a tool that paces
+    itself by the counts wants them sooner than once a second."""
 
-    def __init__(self, node: Node, name: str, values: Callable[[], dict], period_s: float = 1.0):
+    def __init__(self, node: Node, name: str, values: Callable[[], dict]):
         self.node, self.name, self.values = node, name, values
+        period_s = declare(node, "diagnostics_period", 1.0, "Seconds between /diagnostics "
+                           "statuses", lo=0.01, hi=60.0)
         self.pub = node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.level = DiagnosticStatus.OK
         self.message = "ok"
