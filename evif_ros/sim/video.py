@@ -58,6 +58,7 @@ class VideoConfig:
     max_renders: int = 6000  # cap on sub-frames per sequence (simulation time)
     extra_dirs: tuple[str, ...] = ()  # more scene folders (pair sets: their vi/ halves)
     refractory_ms: tuple[float, float] = (0.0, 1.0)  # the sensors' refractory period range
+    contrast: tuple[float, float] = (0.1, 0.6)  # the ON threshold's range (log units)
 
 
 def _config_json(cfg: VideoConfig) -> dict:
@@ -88,16 +89,19 @@ def list_scenes(cfg: VideoConfig, split: str) -> list[Path]:
 
 
 def randomized_sensor(rng: np.random.Generator, size: int,
-                      refractory_ms: tuple[float, float] = (0.0, 1.0)
+                      refractory_ms: tuple[float, float] = (0.0, 1.0),
+                      contrast: tuple[float, float] = (0.1, 0.6)
                       ) -> tuple[DvsConfig, float, float]:
     """``(sensor, shot noise, scene brightness)`` drawn per sequence (shot noise: the log
-    intensity's noise std on a white surface, :func:`simulate_windows`). Thresholds
-    0.1-0.6 log units (ON and OFF apart), mismatch 0.01-0.08, refractory uniform over
+    intensity's noise std on a white surface, :func:`simulate_windows`). ON threshold
+    log-uniform over ``contrast`` (0.1-0.6 log units spans real DAVIS biases; a narrower
+    range around a rig's measured threshold makes data for that sensor), OFF 0.7-1.4 times
+    it, mismatch 0.01-0.08, refractory uniform over
     ``refractory_ms`` (a real DAVIS346's biases give up to ~2 ms: ``cups`` has no two
     events of a pixel closer than 1.5 ms), background
     activity 0.01-2 Hz per pixel, hot pixels up to 5e-4 of the array; brightness over
     three decades, so dark scenes carry the shot noise and the thin events of real ones."""
-    c_on = float(np.exp(rng.uniform(np.log(0.1), np.log(0.6))))
+    c_on = float(np.exp(rng.uniform(*np.log(contrast))))
     cfg = DvsConfig(width=size, height=size, c_on=c_on,
                     c_off=float(np.clip(c_on * rng.uniform(0.7, 1.4), 0.08, 0.7)),
                     c_sigma=float(rng.uniform(0.01, 0.08)),
@@ -196,7 +200,7 @@ def make_sequence(photo: Path, cfg: VideoConfig, rng: np.random.Generator) -> di
     if img is None:
         raise InputFileError(f"{photo}: not a readable image")
     s = cfg.size
-    dvs_cfg, shot, brightness = randomized_sensor(rng, s, cfg.refractory_ms)
+    dvs_cfg, shot, brightness = randomized_sensor(rng, s, cfg.refractory_ms, cfg.contrast)
     dvs = DvsSimulator(dvs_cfg, rng)
     radiance = (srgb_to_linear(img / 255.0) + 1e-3) * brightness
     period_ns = int(np.exp(rng.uniform(*np.log(cfg.period_ms))) * 1e6) // 1000 * 1000
@@ -276,6 +280,9 @@ def write_video_dataset(out_dir: Path, split: str, sequences: int, seed: int,
     if cfg.refractory_ms[0] > cfg.refractory_ms[1]:
         raise ConfigError(f"--refractory-ms {cfg.refractory_ms[0]:g} "
                           f"{cfg.refractory_ms[1]:g}: the minimum exceeds the maximum")
+    if not 0 < cfg.contrast[0] <= cfg.contrast[1]:
+        raise ConfigError(f"--contrast {cfg.contrast[0]:g} {cfg.contrast[1]:g}: needs "
+                          "0 < MIN <= MAX")
     list_scenes(cfg, split)  # fail before any work
     out_dir = Path(out_dir)
     output_dir(out_dir)

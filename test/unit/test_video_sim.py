@@ -163,6 +163,27 @@ def test_scene_folders_skip_thermal_halves_and_split_pairs_as_the_pipeline_does(
     assert len(list_scenes(cfg, "train")) + len(list_scenes(cfg, "test")) == 60
 
 
+def test_contrast_range_reaches_the_sensor_and_the_default_draws_as_before(tmp_path):
+    """--contrast narrows each sequence's ON threshold (log-uniform) to a rig's measured
+    range; OFF stays 0.7-1.4 times ON; the default draws the numbers it drew before."""
+    from evif_ros.sim.video import randomized_sensor, write_video_dataset
+
+    near = [randomized_sensor(np.random.default_rng(s), 32, contrast=(0.4, 0.5))[0]
+            for s in range(60)]
+    on = np.array([c.c_on for c in near])
+    assert on.min() >= 0.4 and on.max() <= 0.5 and on.std() > 0.02
+    ratio = np.array([c.c_off for c in near]) / on
+    assert ratio.min() >= 0.7 - 1e-9 and ratio.max() <= 1.4 + 1e-9
+    for s in range(20):
+        # before the option: exp(uniform(log 0.1, log 0.6)), the first draw
+        expect = float(np.exp(np.random.default_rng(s).uniform(np.log(0.1), np.log(0.6))))
+        assert randomized_sensor(np.random.default_rng(s), 32)[0].c_on == expect
+    with pytest.raises(ConfigError, match="--contrast 0.5 0.4"):
+        write_video_dataset(tmp_path / "v", "train", 1, 0,
+                            VideoConfig(photos_dir=str(tmp_path), contrast=(0.5, 0.4)),
+                            progress=False)
+
+
 def test_refractory_range_reaches_the_sensor_and_defaults_keep_old_datasets(tmp_path):
     """--refractory-ms draws each sequence's refractory period from its range (multiples of
     1 us); the default range draws the same numbers as before the option, and a dataset
@@ -188,7 +209,7 @@ def test_refractory_range_reaches_the_sensor_and_defaults_keep_old_datasets(tmp_
     write_video_dataset(tmp_path / "v", "train", 2, 5, cfg, workers=1, progress=False)
     meta_path = tmp_path / "v" / "train.json"
     meta = json.loads(meta_path.read_text())
-    for key in ("extra_dirs", "refractory_ms"):
+    for key in ("extra_dirs", "refractory_ms", "contrast"):
         del meta["config"][key]
     meta_path.write_text(json.dumps(meta))
     write_video_dataset(tmp_path / "v", "train", 2, 5, cfg, workers=1, progress=False)

@@ -14,7 +14,7 @@ def _video_dataset(args: argparse.Namespace) -> None:
 
     cfg = VideoConfig(photos_dir=args.photos, size=args.size, windows=args.windows,
                       sub_windows=args.sub_windows, extra_dirs=tuple(args.scenes),
-                      refractory_ms=tuple(args.refractory_ms))
+                      refractory_ms=tuple(args.refractory_ms), contrast=tuple(args.contrast))
     write_video_dataset(Path(args.out), args.split, args.sequences, args.seed, cfg,
                         workers=args.workers, progress=not args.quiet)
     print(f"{args.split}: {args.sequences} sequences under {args.out}")
@@ -45,6 +45,10 @@ def register(sub) -> None:
     p.add_argument("--refractory-ms", type=number(float, 0.0, 100.0), nargs=2,
                    default=[0.0, 1.0], metavar=("MIN", "MAX"),
                    help="range of the simulated sensors' refractory period (default 0 1)")
+    p.add_argument("--contrast", type=number(float, 0.01, 2.0), nargs=2, default=[0.1, 0.6],
+                   metavar=("MIN", "MAX"), help="range of the simulated sensors' ON contrast "
+                   "threshold, log units (default 0.1 0.6); around a rig's measured one (`evif "
+                   "contrast`) for data made for that sensor")
     p.add_argument("--out", required=True)
     p.add_argument("--split", required=True, choices=["train", "test"])
     p.add_argument("--sequences", type=COUNT, required=True)
