@@ -8,6 +8,8 @@
 #     supported by 2 neighbours) and the structure loss, 1,000 iterations (about 27 min);
 #     then its fusion network fine-tuned on top (400 iterations, 4 min); the deblurring
 #     network is kept.
+# Since 2026-12-04 the default is that file adapted to a DAVIS346's contrast threshold as a
+# third step (scripts/adapt_visible.sh, whose header gives the command).
 # See models/cards/evif_rt.md. Usage: bash scripts/train_visible.sh [PHOTOS_DIR] [PAIRS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
