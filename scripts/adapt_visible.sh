@@ -13,6 +13,8 @@
 #   git show 0e5d8eb:models/evif_rt.ts > runs/rt4_before.ts
 #   INIT=runs/rt4_before.ts bash scripts/adapt_visible.sh 0.46 runs/c046 models/evif_rt.ts
 # (models/cards/evif_rt.md; docs/experiments/2026-12-04-threshold-adapted.md)
+# SEQUENCES, ITERS, DATA_ARGS and TRAIN_ARGS (more options of video-dataset and train-visible)
+# make a smaller run, as the test of this script does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${1:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
@@ -20,14 +22,19 @@ RUN=${2:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
 MODEL=${3:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
 PHOTOS=${4:-../shared/data/photos}
 INIT=${INIT:-models/evif_rt.ts}
+SEQUENCES=${SEQUENCES:-1280}
+ITERS=${ITERS:-600}
 EVIF=.venv/bin/evif
 read -r LO HI < <(.venv/bin/python -c "c = float('$C'); print(f'{c / 1.27:.2f} {c * 1.27:.2f}')")
 DATA="$RUN/data"
-[ -f "$DATA/train.json" ] && [ "$(ls "$DATA"/train-*.npz 2>/dev/null | wc -l)" -ge 80 ] || \
-  $EVIF video-dataset --photos "$PHOTOS" --out "$DATA" --split train --sequences 1280 \
-    --seed 41 --contrast "$LO" "$HI" --workers 2 --quiet
-$EVIF train-visible --data "$DATA" --out "$RUN/visible" --init "$INIT" --iters 600 \
-  --lr 1e-4 --advect --advect-support 2 --structure 0.5 --contrast-ref 0.29 --threads 2 --quiet
+# both resume: the dataset skips the shards it has, training starts from its checkpoint
+# shellcheck disable=SC2086  # DATA_ARGS / TRAIN_ARGS are option lists
+$EVIF video-dataset --photos "$PHOTOS" --out "$DATA" --split train --sequences "$SEQUENCES" \
+  --seed 41 --contrast "$LO" "$HI" --workers 2 --quiet ${DATA_ARGS:-}
+# shellcheck disable=SC2086
+$EVIF train-visible --data "$DATA" --out "$RUN/visible" --init "$INIT" --iters "$ITERS" \
+  --lr 1e-4 --advect --advect-support 2 --structure 0.5 --contrast-ref 0.29 --threads 2 \
+  --quiet ${TRAIN_ARGS:-}
 $EVIF export --checkpoint "$RUN/visible/visible.pt" --out "$MODEL"
 .venv/bin/python scripts/contrast_ref.py --model "$MODEL" --set 0.29
 echo "adapted to C = $C (training thresholds $LO-$HI): $MODEL; run it with davis_contrast $C"
