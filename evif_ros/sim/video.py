@@ -96,7 +96,7 @@ def randomized_sensor(rng: np.random.Generator, size: int,
     intensity's noise std on a white surface, :func:`simulate_windows`). ON threshold
     log-uniform over ``contrast`` (0.1-0.6 log units spans real DAVIS biases; a narrower
     range around a rig's measured threshold makes data for that sensor), OFF 0.7-1.4 times
-    it, mismatch 0.01-0.08, refractory uniform over
+    it (kept within 0.08-0.7), mismatch 0.01-0.08, refractory uniform over
     ``refractory_ms`` (a real DAVIS346's biases give up to ~2 ms: ``cups`` has no two
     events of a pixel closer than 1.5 ms), background
     activity 0.01-2 Hz per pixel, hot pixels up to 5e-4 of the array; brightness over

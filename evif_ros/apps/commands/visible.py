@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--refractory-ms", type=number(float, 0.0, 100.0), nargs=2,
                    default=[0.0, 1.0], metavar=("MIN", "MAX"),
                    help="range of the simulated sensors' refractory period (default 0 1)")
-    p.add_argument("--contrast", type=number(float, 0.01, 2.0), nargs=2, default=[0.1, 0.6],
+    p.add_argument("--contrast", type=number(float, 0.01, 0.7), nargs=2, default=[0.1, 0.6],
                    metavar=("MIN", "MAX"), help="range of the simulated sensors' ON contrast "
                    "threshold, log units (default 0.1 0.6); around a rig's measured one (`evif "
                    "contrast`) for data made for that sensor")
