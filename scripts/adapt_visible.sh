@@ -17,14 +17,16 @@
 # make a smaller run, as the test of this script does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-C=${1:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
-RUN=${2:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
-MODEL=${3:?usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]}
+USAGE="usage: bash scripts/adapt_visible.sh C RUN_DIR MODEL_OUT [PHOTOS_DIR]"
+C=${1:?$USAGE}
+RUN=${2:?$USAGE}
+MODEL=${3:?$USAGE}
 PHOTOS=${4:-../shared/data/photos}
 INIT=${INIT:-models/evif_rt.ts}
 SEQUENCES=${SEQUENCES:-1280}
 ITERS=${ITERS:-600}
 EVIF=.venv/bin/evif
+REF=0.29  # the threshold the step is scaled against in training, stored for the runtime
 read -r LO HI < <(.venv/bin/python -c "c = float('$C'); print(f'{c / 1.27:.2f} {c * 1.27:.2f}')")
 DATA="$RUN/data"
 # both resume: the dataset skips the shards it has, training starts from its checkpoint
@@ -33,8 +35,8 @@ $EVIF video-dataset --photos "$PHOTOS" --out "$DATA" --split train --sequences "
   --seed 41 --contrast "$LO" "$HI" --workers 2 --quiet ${DATA_ARGS:-}
 # shellcheck disable=SC2086
 $EVIF train-visible --data "$DATA" --out "$RUN/visible" --init "$INIT" --iters "$ITERS" \
-  --lr 1e-4 --advect --advect-support 2 --structure 0.5 --contrast-ref 0.29 --threads 2 \
+  --lr 1e-4 --advect --advect-support 2 --structure 0.5 --contrast-ref "$REF" --threads 2 \
   --quiet ${TRAIN_ARGS:-}
 $EVIF export --checkpoint "$RUN/visible/visible.pt" --out "$MODEL"
-.venv/bin/python scripts/contrast_ref.py --model "$MODEL" --set 0.29
+.venv/bin/python scripts/contrast_ref.py --model "$MODEL" --set "$REF"
 echo "adapted to C = $C (training thresholds $LO-$HI): $MODEL; run it with davis_contrast $C"
