@@ -36,5 +36,25 @@ print(f"| {sys.argv[1]} | {cfg['width']}x{cfg['height']} | {cfg['exposure_ns'] /
       f"{t3['EVIF']:.3f} | {t3['APS frame (blurry)']:.3f} | {t3['event integration (leaky)']:.3f} |")
 PY
 done
+# the same exposures' split pairs with the state carried over 3 earlier frames, as the node
+# runs (`evif eval --carry`), and from a reset state for comparison
+echo "| split | exposure, IR period | visible SSIM, state carried | from a reset state | APS frame |" > "$OUT/transfer_carried.md"
+echo "|---|---|---|---|---|" >> "$OUT/transfer_carried.md"
+for d in data/sensors_seq/*; do
+  name=$(basename "$d")
+  for mode in carry reset; do
+    flag=(); [ "$mode" = carry ] && flag=(--carry)
+    $EVIF eval --data "$d" --only-evif "${flag[@]}" --model "$MODEL" \
+      --out "runs/eval_visible/seq_${name}_$mode" --quiet > /dev/null
+  done
+  .venv/bin/python - "$d" runs/eval_visible/seq_"$name" >> "$OUT/transfer_carried.md" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1] + "/test.json"))["config"]
+t3 = {m: json.load(open(f"{sys.argv[2]}_{m}/summary.json"))["table3"] for m in ("carry", "reset")}
+print(f"| {sys.argv[1]} | {cfg['exposure_ns'] / 1e6:g} ms, {cfg['frame_period_ns'] / 1e6:.1f} ms | "
+      f"{t3['carry']['EVIF']:.3f} | {t3['reset']['EVIF']:.3f} | "
+      f"{t3['carry']['APS frame (blurry)']:.3f} |")
+PY
+done
 cat "$OUT/real_cups/summary.md" "$OUT/real_cups_calibrated/summary.md" "$OUT/transfer.md" \
-  "$OUT/stopgo/stopgo.md"
+  "$OUT/transfer_carried.md" "$OUT/stopgo/stopgo.md"

@@ -29,6 +29,7 @@ from evif_ros.learning.data import ir_range, sub_window_edges
 from evif_ros.paths import output_dir
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import Calibration, load_calibration, warp_ir_to_davis
+from evif_ros.runtime.events import recon_edges
 from evif_ros.runtime.feeder import WindowFeeder
 from evif_ros.runtime.inference import EvifRunner, Result
 from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
@@ -55,14 +56,28 @@ def dataset_runner(model: Path, samples: list[dict]) -> EvifRunner:
     return EvifRunner(model, ident, "cpu")
 
 
-def run_exposure(runner: EvifRunner, s: dict) -> tuple[Result, np.ndarray, float, float]:
+def run_exposure(runner: EvifRunner, s: dict, carry: bool = False
+                 ) -> tuple[Result, np.ndarray, float, float]:
     """EVIF on one dataset exposure from a reset state (the dataset's exposures are
     independent): its result, the sharp IR reference as every method is scored against it
-    (8-bit, stretched by the blurry frame's range) and that range ``(lo, scale)``."""
+    (8-bit, stretched by the blurry frame's range) and that range ``(lo, scale)``.
+
+    ``carry`` (sequence samples, ``evif dataset --warmup-frames N``): first run the N
+    earlier frames, one IR frame period apart, and carry the state into the exposure, as
+    the node does on a stream; each frame's sub-windows then span the frame period (the
+    node's ``recon_span_ms`` set to the camera's period), so no event between frames is
+    left out. The earlier frames' outputs are not scored."""
     lo, scale = ir_range(s["ir_blur"])
-    edges = sub_window_edges(s["recon_start_ns"], s["exposure_ns"], runner.k)
     runner.reset()
-    res = runner(s["ir_blur"], s["events"], 0, s["exposure_ns"], edges, warp=False)
+    n, period, exp = s["warmup_frames"] if carry else 0, s["frame_period_ns"], s["exposure_ns"]
+    if n:
+        edges = recon_edges(exp // 2, period, runner.k)
+        for j in range(n):
+            shift = (n - j) * period
+            runner(s["ir_blur"], s["events"], -shift, exp, edges - shift, warp=False)
+    else:
+        edges = sub_window_edges(s["recon_start_ns"], exp, runner.k)
+    res = runner(s["ir_blur"], s["events"], 0, exp, edges, warp=False)
     return res, to8(stretch(s["ir_sharp"], lo, scale)), lo, scale
 
 
@@ -85,11 +100,15 @@ class FrameDeblur:
 
 def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
                      frame_deblur: Path | None, methods: list[str], limit: int = 0,
-                     progress: bool = True, split: str = "test") -> dict:
+                     progress: bool = True, split: str = "test", carry: bool = False) -> dict:
     """``split``: ``test``, or ``train`` for a validation set made with ``evif dataset
     --split train`` and a seed never trained on (choosing among models without the test
-    split)."""
+    split). ``carry``: the state carried over a sequence sample's earlier frames
+    (:func:`run_exposure`); the split must hold sequence samples."""
     samples = list(iter_samples(Path(data), split))[: limit or None]
+    if carry and not samples[0]["warmup_frames"]:
+        raise InputFileError(f"{data}: --carry needs sequence samples (evif dataset "
+                             "--warmup-frames N); these are single exposures")
     h, w = samples[0]["ir_blur"].shape
     runner = dataset_runner(model, samples)
     abl = dataset_runner(ablation, samples) if ablation else None
@@ -103,7 +122,7 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
     for i, s in enumerate(tqdm(samples, desc="eval", unit="sample", disable=not progress)):
         scn = s["scenario"]
         ref_vis = s["vis_sharp"]  # uint8
-        res, ref_ir, lo, scale = run_exposure(runner, s)
+        res, ref_ir, lo, scale = run_exposure(runner, s, carry)
         fused = {"EVIF": res.fused}  # uint8
         aps = s["aps_blur"].astype(np.float32) / 255.0
         ir01 = stretch(s["ir_blur"], lo, scale)
@@ -115,7 +134,7 @@ def evaluate_dataset(data: Path, out: Path, model: Path, ablation: Path | None,
             inputs["deblurred"] = (np.clip(fdb(aps), 0, 1), ir_db)
             psnr["frame-only deblurring"] = M.psnr(to8(ir_db), ref_ir)
         if abl is not None:
-            r2 = run_exposure(abl, s)[0]
+            r2 = run_exposure(abl, s, carry)[0]
             psnr["EVIF w/o enhancement"] = M.psnr(to8(stretch(r2.ir_deblurred, lo, scale)),
                                                   ref_ir)
         for name in methods:

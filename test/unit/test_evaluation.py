@@ -91,3 +91,42 @@ def test_eval_scores_a_validation_set_of_train_shards_and_only_those(models, tmp
     assert main(["eval", "--data", str(data), "--out", str(tmp_path / "o"), "--only-evif",
                  "--quiet"]) == 2
     assert "no test-*.npz shards" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_carry_runs_the_earlier_frames_one_period_apart_as_the_node(models, tmp_path, capsys):
+    """`evif eval --carry`: the reconstruction first runs a sequence sample's earlier frames,
+    each over one IR frame period ending at its own mid-exposure, the state carried. The
+    windows are computed here by hand, not by the code under test."""
+    from evif_ros.evaluation.benchmark import dataset_runner, run_exposure
+    from evif_ros.sim.dataset import DatasetConfig, iter_samples
+
+    period, exposure, n = 40_000_000, 25_000_000, 2
+    data = tmp_path / "seq"
+    write_dataset(data, "test", 1, seed=3, shard_size=1, workers=1, progress=False,
+                  cfg=DatasetConfig(warmup_frames=n, frame_period_ns=period,
+                                    exposure_ns=exposure))
+    s = next(iter_samples(data, "test"))
+    runner = dataset_runner(models / "evif.ts", [s])
+    k = runner.k
+    runner.reset()
+    for j in (2, 1, 0):  # frames ending 80 ms, 40 ms and 0 ms before this mid-exposure
+        end = 12_500_000 - j * period
+        edges = np.array([end - period + i * period // k for i in range(k)] + [end], np.int64)
+        by_hand = runner(s["ir_blur"], s["events"], -j * period, exposure, edges, warp=False)
+    carried = run_exposure(runner, s, carry=True)[0]
+    np.testing.assert_array_equal(carried.visible, by_hand.visible)
+    np.testing.assert_array_equal(carried.fused, by_hand.fused)
+    # the earlier frames' events change what the exposure shows
+    assert not np.array_equal(run_exposure(runner, s)[0].visible, carried.visible)
+    out = tmp_path / "eval"
+    assert main(["eval", "--data", str(data), "--out", str(out), "--model",
+                 str(models / "evif.ts"), "--only-evif", "--carry", "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n"] == 1
+    # single exposures have nothing to carry: one line naming the folder
+    single = tmp_path / "single"
+    write_dataset(single, "test", 1, seed=3, shard_size=1, workers=1, progress=False)
+    assert main(["eval", "--data", str(single), "--out", str(tmp_path / "o"), "--only-evif",
+                 "--carry", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--carry needs sequence samples" in err and str(single) in err

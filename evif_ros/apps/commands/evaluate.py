@@ -30,7 +30,7 @@ def _eval(args: argparse.Namespace) -> None:
             fdb = Path(args.frame_deblur) if args.frame_deblur else _shipped("frame_deblur.ts")
             methods = args.methods
         evaluate_dataset(Path(args.data), out, model, ablation, fdb, methods,
-                         args.limit, not args.quiet, args.split)
+                         args.limit, not args.quiet, args.split, args.carry)
         print((out / "table2.md").read_text())
         print((out / "table3.md").read_text())
     print((out / "table1.md").read_text())
@@ -65,5 +65,8 @@ def register(sub) -> None:
                         "generated with its own seed")
     p.add_argument("--only-evif", action="store_true", help="score the model alone (no "
                    "baselines, ablation or frame-only deblurring)")
+    p.add_argument("--carry", action="store_true", help="sequence samples (evif dataset "
+                   "--warmup-frames): run the earlier frames first and carry the state, as "
+                   "the node does on a stream (default: each exposure from a reset state)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_eval)
