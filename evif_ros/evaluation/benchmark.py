@@ -58,15 +58,18 @@ def dataset_runner(model: Path, samples: list[dict]) -> EvifRunner:
 
 def run_exposure(runner: EvifRunner, s: dict, carry: bool = False
                  ) -> tuple[Result, np.ndarray, float, float]:
-    """EVIF on one dataset exposure from a reset state (the dataset's exposures are
-    independent): its result, the sharp IR reference as every method is scored against it
+    """EVIF on one dataset exposure, by default from a reset state (the dataset's exposures
+    are independent): its result, the sharp IR reference as every method is scored against it
     (8-bit, stretched by the blurry frame's range) and that range ``(lo, scale)``.
 
     ``carry`` (sequence samples, ``evif dataset --warmup-frames N``): first run the N
     earlier frames, one IR frame period apart, and carry the state into the exposure, as
     the node does on a stream; each frame's sub-windows then span the frame period (the
     node's ``recon_span_ms`` set to the camera's period), so no event between frames is
-    left out. The earlier frames' outputs are not scored."""
+    left out. The earlier frames' outputs are not scored. A sample holds events from half an
+    exposure before its N earlier frames' mid-exposures, so where the period is longer than
+    the exposure the oldest frame's first sub-window is partly empty, as a node's just after
+    it started."""
     lo, scale = ir_range(s["ir_blur"])
     runner.reset()
     n, period, exp = s["warmup_frames"] if carry else 0, s["frame_period_ns"], s["exposure_ns"]
