@@ -10,10 +10,11 @@ import torch
 from conftest import tiny_config
 
 from evif_ros.apps.cli import main
+from evif_ros.evaluation.benchmark import dataset_runner, run_exposure
 from evif_ros.learning.export import save
 from evif_ros.learning.frame_deblur import FrameDeblurNet
 from evif_ros.learning.pipeline import EvifPipeline
-from evif_ros.sim.dataset import write_dataset
+from evif_ros.sim.dataset import DatasetConfig, iter_samples, write_dataset
 from evif_ros.sim.recording import simulate_recording
 from evif_ros.sim.rig import RigConfig
 from evif_ros.sim.thermal import SYNTHETIC_IR_TO_DAVIS, ThermalConfig
@@ -98,9 +99,6 @@ def test_carry_runs_the_earlier_frames_one_period_apart_as_the_node(models, tmp_
     """`evif eval --carry`: the reconstruction first runs a sequence sample's earlier frames,
     each over one IR frame period ending at its own mid-exposure, the state carried. The
     windows are computed here by hand, not by the code under test."""
-    from evif_ros.evaluation.benchmark import dataset_runner, run_exposure
-    from evif_ros.sim.dataset import DatasetConfig, iter_samples
-
     period, exposure, n = 40_000_000, 25_000_000, 2
     data = tmp_path / "seq"
     write_dataset(data, "test", 1, seed=3, shard_size=1, workers=1, progress=False,
