@@ -74,12 +74,13 @@ def run_exposure(runner: EvifRunner, s: dict, carry: bool = False
     runner.reset()
     n, period, exp = s["warmup_frames"] if carry else 0, s["frame_period_ns"], s["exposure_ns"]
     if n:
-        edges = recon_edges(exp // 2, period, runner.k)
+        edges = recon_edges(exp // 2, period, runner.sub_windows_for(period))
         for j in range(n):
             shift = (n - j) * period
             runner(s["ir_blur"], s["events"], -shift, exp, edges - shift, warp=False)
     else:
-        edges = sub_window_edges(s["recon_start_ns"], exp, runner.k)
+        span = exp // 2 - s["recon_start_ns"]
+        edges = sub_window_edges(s["recon_start_ns"], exp, runner.sub_windows_for(span))
     res = runner(s["ir_blur"], s["events"], 0, exp, edges, warp=False)
     return res, to8(stretch(s["ir_sharp"], lo, scale)), lo, scale
 
@@ -288,7 +289,9 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
     # the node's front end, time offset included
-    feeder = WindowFeeder(calib, runner.k, recon_span_ns=runner.recon_span_ns)
+    span = runner.recon_span_ns
+    feeder = WindowFeeder(calib, runner.sub_windows_for(span or calib.ir_exposure_ns),
+                          recon_span_ns=span)
     windows, aps = [], []
     truth: dict[str, dict[int, np.ndarray]] = {topics.GT_VISIBLE: {}, topics.GT_IR: {}}
     dropped: dict[str, int] = defaultdict(int)  # malformed messages per topic, as the node

@@ -34,6 +34,7 @@ from evif_ros.evaluation.real_recording import RealRecording, with_aps_offset
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
 from evif_ros.runtime.events import recon_edges
+from evif_ros.runtime.inference import recon_steps, step_state
 from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.runtime.render import events_image, tile
 from evif_ros.runtime.voxel import WindowVoxelizer
@@ -114,7 +115,10 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
     # the exposure means: float sums only while an exposure is open, then 8-bit like the rest
     open_sums: dict[int, list] = {}
     exposure_mean: dict[int, np.ndarray] = {}
-    voxelize = WindowVoxelizer(h, w, k)  # one buffer for every window, as the runner's
+    # one buffer for every window (per step count), as the runner's
+    voxelize: dict[int, WindowVoxelizer] = {}
+    # a long period runs the reconstruction in steps of the span it was trained at
+    step_ns = int(meta.get("recon_span_ns", 0) or 0) if feedback else 0
     visible: dict[int, np.ndarray] = {}
     state: list = []
     prev = 0
@@ -122,9 +126,15 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
         for end in tqdm(ends, desc="windows", unit="win", disable=not progress):
             start = prev if feedback else end - span_ns
             a, b = np.searchsorted(times, [start, end])
-            edges = recon_edges(int(end), int(end - start), k)
-            _, subs = voxelize(ev[a:b], int(start), int(end - start), edges)
-            _, _, vis, state = module(ir, exp_vox, torch.from_numpy(subs)[None], state)
+            n = recon_steps(int(end - start), step_ns)  # as the runner cuts a long span
+            edges = recon_edges(int(end), int(end - start), k * n)
+            if n not in voxelize:
+                voxelize[n] = WindowVoxelizer(h, w, k * n)
+            _, subs = voxelize[n](ev[a:b], int(start), int(end - start), edges)
+            sub = torch.from_numpy(subs)[None]
+            for i in range(0, k * (n - 1), k):
+                state = step_state(module, sub[:, i:i + k], state)
+            _, _, vis, state = module(ir, exp_vox, sub[:, k * (n - 1):], state)
             prev = int(end)
             img = vis[0, 0].clamp(0, 1).numpy()
             for i in np.flatnonzero((spans[:, 0] <= end) & (end <= spans[:, 1])):

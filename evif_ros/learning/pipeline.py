@@ -10,9 +10,11 @@
 - ``state``: the reconstruction network's recurrent state (empty list = reset).
 
 Returns the fused image and the visible reconstruction in [0, 1], the deblurred IR in
-raw counts, and the new state. Any H, W: inputs are padded to a multiple of 8 (16 with
-16-px fusion tokens or at half resolution) inside and outputs cropped back (346 x 260
-divides by neither).
+raw counts, and the new state. ``step(sub_voxels, state, channels_last)`` runs the
+reconstruction alone and returns its new state (a window cut into several steps).
+
+Any H, W: inputs are padded to a multiple of 8 (16 with 16-px fusion tokens or at half
+resolution) inside and outputs cropped back (346 x 260 divides by neither).
 """
 
 from __future__ import annotations
@@ -247,6 +249,23 @@ class EvifPipeline(nn.Module):
         for i, s in enumerate(state):
             out[f"state{i}"] = s
         return out
+
+    @torch.jit.export
+    def step(self, sub_voxels: Tensor, state: List[Tensor], channels_last: bool = False
+             ) -> List[Tensor]:
+        """(B, K, C, H, W) sub-window grids, state -> the state after one reconstruction
+        step, nothing else run: the earlier steps of a window whose events span more than
+        the reconstruction was trained to take in one (the runtime's ``recon_step_ns``).
+        The state is the one ``forward`` would return for these grids."""
+        if self.recon_stacked:
+            sub_voxels = self.per_polarity(sub_voxels)
+        b, k, c, h, w = sub_voxels.shape
+        sub_p, _, _ = pad_to(sub_voxels.reshape(b, k * c, h, w), self.multiple)
+        sub_p = sub_p.reshape(b, k, c, sub_p.shape[2], sub_p.shape[3])
+        if len(state) > 0 and state[0].shape[0] != b:
+            state = []
+        _, new_state, _, _ = self.reconstruct(sub_p, state, channels_last)
+        return new_state
 
     def forward(self, ir: Tensor, exposure_voxel: Tensor, sub_voxels: Tensor,
                 state: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, List[Tensor]]:

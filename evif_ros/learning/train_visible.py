@@ -9,8 +9,10 @@ image kept), so the new network starts as the old one.
 
 Loss per window (after the first ``skip`` windows, which start from a reset state): L1 +
 (1 - SSIM) + ``structure`` x :func:`structure_loss` against the sharp frame at the window's
-end. ``advect`` adds the event advection of the kept image (``ReconNet`` advect) to a model
-that has image feedback: a step plane whose weights start at zero.
+end; ``reset_weight`` weighs the sequence's first window (made from a reset state, as a
+node's first frame or `evif eval`'s single exposures) against the others. ``advect`` adds
+the event advection of the kept image (``ReconNet`` advect) to a model that has image
+feedback: a step plane whose weights start at zero.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class VisibleTrainArgs:
     # probability per training sequence of an event gap (drop_event_gap): the sensor's
     # events lost for up to two windows while the scene goes on moving
     gaps: float = 0.0
+    # the loss of each sequence's first window (from a reset state) counts this many times
+    # a later window's: 1 of 16 windows is too little to learn a first frame from
+    reset_weight: float = 1.0
 
 
 class SequenceData:
@@ -194,26 +199,30 @@ def with_advection(model: EvifPipeline, cfg: EvifConfig, support: int = 0
 
 def sequence_loss(model: EvifPipeline, events: torch.Tensor, frames: torch.Tensor,
                   state: list, first: int, skip: int, structure: float = 0.0,
-                  gain: torch.Tensor | None = None) -> tuple[torch.Tensor, list, dict]:
-    """Run the reconstruction over ``events`` (B, T, K, 2, H, W) from ``state``; the mean
-    loss over windows ``first + j >= skip``, the new state, and the terms. ``gain``: the
-    advection step's factor per sequence (B, 1, 1, 1)."""
+                  gain: torch.Tensor | None = None, reset_weight: float = 1.0
+                  ) -> tuple[torch.Tensor, list, dict]:
+    """Run the reconstruction over ``events`` (B, T, K, 2, H, W) from ``state``; the
+    weighted mean loss over windows ``first + j >= skip`` (window 0, from a reset state,
+    weighs ``reset_weight``, the others 1), the new state, and the unweighted mean terms.
+    ``gain``: the advection step's factor per sequence (B, 1, 1, 1)."""
     total = torch.zeros(())
-    l1_sum, ssim_sum, st_sum, n = 0.0, 0.0, 0.0, 0
+    l1_sum, ssim_sum, st_sum, n, weights = 0.0, 0.0, 0.0, 0, 0.0
     for j in range(events.shape[1]):
         vis, state, _, _ = model.reconstruct(events[:, j], state, gain=gain)
         if first + j < skip:
             continue
         l1 = F.l1_loss(vis, frames[:, j])
         s = 1 - ssim(vis, frames[:, j])
-        total = total + l1 + s
+        window = l1 + s
         if structure:
             st = structure_loss(vis, frames[:, j])
-            total = total + structure * st
+            window = window + structure * st
             st_sum += float(st.detach())
+        w = reset_weight if first + j == 0 else 1.0
+        total, weights = total + w * window, weights + w
         l1_sum, ssim_sum, n = l1_sum + float(l1.detach()), ssim_sum + float(s.detach()), n + 1
     n_t = max(n, 1)
-    return total / n_t, state, {"l1": l1_sum / n_t, "ssim": 1 - ssim_sum / n_t,
+    return total / max(weights, 1e-12), state, {"l1": l1_sum / n_t, "ssim": 1 - ssim_sum / n_t,
                                 "structure": 1 - st_sum / n_t if structure else float("nan")}
 
 
@@ -273,7 +282,8 @@ def train_visible(args: VisibleTrainArgs, progress: bool = True) -> Path:
             for first in range(0, args.windows, args.tbptt):
                 sl = slice(first, first + args.tbptt)
                 loss, state, terms = sequence_loss(model, events[:, sl], frames[:, sl], state,
-                                                   first, args.skip, args.structure, gain)
+                                                   first, args.skip, args.structure, gain,
+                                                   args.reset_weight)
                 opt.zero_grad(set_to_none=True)
                 if loss.requires_grad:
                     loss.backward()

@@ -59,6 +59,28 @@ def lag_warnings(meta: dict, exposure_ns: int) -> list[str]:
             f"the rig's is {rig_ms:g} ms: export it again with --ir-exposure-ms {rig_ms:g}"]
 
 
+def recon_steps(span_ns: int, step_ns: int) -> int:
+    """Reconstruction steps for sub-windows spanning ``span_ns`` when one step takes at most
+    ``step_ns`` (0: one, whatever the span): one per step begun, with 10 % slack (34 ms is
+    one step of 33.3 ms)."""
+    if step_ns <= 0 or span_ns <= 0:
+        return 1
+    return max(1, int(np.ceil(span_ns / step_ns - 0.1)))
+
+
+def step_state(model, sub: torch.Tensor, state: list, channels_last: bool = False) -> list:
+    """The state after one reconstruction step over ``sub`` (B, K, C, H, W), nothing else
+    run. A model file without ``step`` (written before 2026-12-04) runs whole on an empty
+    IR frame and exposure, its images dropped."""
+    if hasattr(model, "step"):
+        return model.step(sub, state, channels_last)
+    b, _, c, h, w = sub.shape
+    exp = sub.new_zeros(b, c, h, w)
+    if channels_last:  # as the runner hands the forward its exposure grid
+        exp = exp.contiguous(memory_format=torch.channels_last)
+    return model(sub.new_zeros(b, 1, h, w), exp, sub, state)[3]
+
+
 class EvifRunner:
     """Holds the model, the calibration and the recurrent state.
 
@@ -66,7 +88,8 @@ class EvifRunner:
     still computed in fp32, see ``EvifPipeline.normalize_ir``)."""
 
     def __init__(self, model_path: Path, calib: Calibration, device: str = "auto",
-                 precision: str = "fp32", reset_gap_ns: int = 100_000_000):
+                 precision: str = "fp32", reset_gap_ns: int = 100_000_000,
+                 recon_step_ns: int | None = None):
         retain_freed_memory()  # before the model's first buffers: no page faults per frame
         self.device = pick_device(device)
         if precision not in PRECISIONS:
@@ -85,6 +108,14 @@ class EvifRunner:
         # span of the K sub-windows the model was trained on (0: the IR exposure); models
         # with image feedback take every event since the previous window
         self.recon_span_ns = int(self.meta.get("recon_span_ns", 0) or 0)
+        # the longest span one reconstruction step takes (None: the span it was trained at;
+        # 0: one step per window, whatever its span). Its output blurs the motion of a
+        # longer span: from a reset state, 100 ms of events in one step scored visible SSIM
+        # 0.475 where three steps of 33 ms scored 0.558 (docs/experiments/
+        # 2026-12-04-recon-steps.md), so a window spanning more is cut into several steps
+        # with the state carried, only the last running the whole pipeline
+        self.recon_step_ns = self.recon_span_ns if recon_step_ns is None else int(recon_step_ns)
+        self._step_voxelizers: dict[int, WindowVoxelizer] = {}
         self.calib = calib
         self.warnings = lag_warnings(self.meta, calib.ir_exposure_ns)
         # the rig's contrast threshold scales the reconstruction's step per event
@@ -145,6 +176,15 @@ class EvifRunner:
                 0, self.calib.ir_exposure_ns,
                 np.linspace(0, self.calib.ir_exposure_ns // 2, self.k + 1).astype(np.int64))
 
+    def steps_for(self, span_ns: int) -> int:
+        """Reconstruction steps for sub-windows spanning ``span_ns`` (:func:`recon_steps`)."""
+        return recon_steps(span_ns, self.recon_step_ns)
+
+    def sub_windows_for(self, span_ns: int) -> int:
+        """How many sub-windows a window spanning ``span_ns`` is cut into: K per step
+        (the synchronizer's ``sub_windows``, the length of ``recon_edges_ns`` minus one)."""
+        return self.k * self.steps_for(span_ns)
+
     def reset(self) -> None:
         self.state = []
         self.last_start_ns = None
@@ -162,19 +202,39 @@ class EvifRunner:
         self.last_start_ns = window.t_start_ns
         return res
 
+    def _voxelizer(self, n_sub: int) -> WindowVoxelizer:
+        if n_sub == self.k:
+            return self.voxelize
+        if n_sub not in self._step_voxelizers:
+            w, h = self.calib.davis_size
+            self._step_voxelizers[n_sub] = WindowVoxelizer(h, w, n_sub)
+        return self._step_voxelizers[n_sub]
+
+    def _step(self, subs: np.ndarray) -> list:
+        """One reconstruction step over K sub-window grids (K, 10, H, W): the new state."""
+        return step_state(self.model, self._to_device(np.ascontiguousarray(subs)[None]),
+                          self.state, self.channels_last)
+
     def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
                  exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True,
                  grids: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
-        """``grids``: the window's voxel grids when binned already (as packets arrived)."""
+        """``recon_edges_ns``: the edges of K sub-windows per reconstruction step (n K + 1,
+        :meth:`sub_windows_for`); the first n - 1 steps only move the state. ``grids``: the
+        window's voxel grids when binned already (as packets arrived)."""
         t0 = time.perf_counter()
         ir = warp_ir_to_davis(ir_image, self.calib) if warp else ir_image
         ir = np.ascontiguousarray(ir, dtype=np.float32)
-        if grids is not None and grids[1].shape[0] != self.k:
-            raise EvifError(f"window grids have K={grids[1].shape[0]}, the model K={self.k}")
-        exp_vox, subs = grids if grids is not None else self.voxelize(
+        n_sub = grids[1].shape[0] if grids is not None else len(recon_edges_ns) - 1
+        if n_sub % self.k:
+            raise EvifError(f"window has {n_sub} sub-windows, not a multiple of the model's "
+                            f"K={self.k}")
+        exp_vox, subs = grids if grids is not None else self._voxelizer(n_sub)(
             events, t_start_ns, exposure_ns, recon_edges_ns)
         t1 = time.perf_counter()
         with torch.no_grad():
+            for i in range(0, n_sub - self.k, self.k):  # the earlier steps: state only
+                self.state = self._step(subs[i:i + self.k])
+            subs = subs[n_sub - self.k:]
             fused, deb, vis, self.state = self.model(
                 self._to_device(ir[None, None]), self._to_device(exp_vox[None]),
                 self._to_device(subs[None]), self.state)

@@ -255,3 +255,24 @@ def test_training_gain_scales_each_sequences_step_hand_computed():
         want = g * (0.4 + 2 * step * k) + (1 - g) * 0.5
         assert abs(float(vis[i, 0, 5, 7]) - want) < 1e-6
     assert torch.allclose(vis[1:], vis_rt, atol=1e-6)
+
+
+def test_reset_weight_weighs_the_first_window_against_the_later_ones():
+    """The weighted mean, rebuilt from the first window's loss alone and the later windows'
+    (the first skipped): ``(w L0 + (T - 1) L_rest) / (w + T - 1)``; 0 drops the first window
+    as ``skip`` does; a later chunk (``first`` > 0) has no reset window to weigh."""
+    torch.manual_seed(4)
+    model = EvifPipeline(_small(True))
+    ev = torch.poisson(torch.full((2, 4, 3, 2, 32, 32), 0.5))
+    frames = torch.rand(2, 4, 1, 32, 32)
+    with torch.no_grad():
+        first_only, _, _ = sequence_loss(model, ev[:, :1], frames[:, :1], [], 0, 0)
+        rest, _, _ = sequence_loss(model, ev, frames, [], 0, skip=1)
+        for w in (0.0, 3.0):
+            got, _, _ = sequence_loss(model, ev, frames, [], 0, 0, reset_weight=w)
+            want = (w * first_only + 3 * rest) / (w + 3)
+            assert torch.allclose(got, want, rtol=1e-5), (w, got, want)
+        plain, _, _ = sequence_loss(model, ev, frames, [], 4, 0)
+        later, _, _ = sequence_loss(model, ev, frames, [], 4, 0, reset_weight=5.0)
+    assert torch.equal(plain, later)
+    assert not torch.allclose(first_only, rest)  # else the weights could not show

@@ -28,7 +28,8 @@ def _train_visible(args: argparse.Namespace) -> None:
         crop=args.crop, windows=args.windows, tbptt=args.tbptt, lr=args.lr,
         threads=args.threads, seed=args.seed, time_limit_min=args.time_limit,
         limit=args.limit, structure=args.structure, advect=args.advect,
-        advect_support=args.advect_support, contrast_ref=args.contrast_ref, gaps=args.gaps),
+        advect_support=args.advect_support, contrast_ref=args.contrast_ref, gaps=args.gaps,
+        reset_weight=args.reset_weight),
         progress=not args.quiet)
     print(f"visible: {ckpt}")
 
@@ -95,6 +96,10 @@ def register(sub) -> None:
                    help="probability per training sequence of losing its events for up to "
                    "two windows while the scene moves on (a real recording's dropped "
                    "events; 0 = off)")
+    p.add_argument("--reset-weight", type=number(float, 0.0, 100.0), default=1.0,
+                   help="weight of each sequence's first window, made from a reset state (a "
+                   "node's first frame, `evif eval`'s single exposures), against the later "
+                   "windows' 1")
     p.add_argument("--limit", type=NATURAL, default=0, help="first N sequences (tests)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_visible)

@@ -98,7 +98,12 @@ class EvifNode(Node):
         path = model_path or DEFAULT_MODEL
         if "/" not in path:  # a bare name: one of the shipped models
             path = share_file("models", path)
-        self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns)
+        step_ms = declare(self, "recon_step_ms", 0.0, "Longest span of events one "
+                          "reconstruction step takes (0 = the span the model was trained at); "
+                          "a longer window (a slower thermal camera) runs the reconstruction "
+                          "in several steps, the state carried", lo=0.0, hi=10_000.0)
+        self.runner = EvifRunner(path, self.calib, device, reset_gap_ns=self.reset_gap_ns,
+                                 recon_step_ns=int(step_ms * 1e6) or None)
         self.k, self.device = self.runner.k, self.runner.device
         self.runner.warm_up(1 if self.device == "cpu" else 10)
         cores = sorted(self.inference_cores or (os.sched_getaffinity(0) if hasattr(
@@ -123,9 +128,12 @@ class EvifNode(Node):
                           "exposure, or with image feedback the IR frame period it was "
                           "trained at; set your thermal camera's frame period)", lo=0.0,
                           hi=10_000.0)
-        self.feeder = WindowFeeder(self.calib, self.k, prebin=prebin,
-                                   max_grids=self.max_pending + 4,
-                                   recon_span_ns=int(span_ms * 1e6) or self.runner.recon_span_ns)
+        span_ns = int(span_ms * 1e6) or self.runner.recon_span_ns
+        self.feeder = WindowFeeder(self.calib,
+                                   self.runner.sub_windows_for(span_ns or
+                                                               self.calib.ir_exposure_ns),
+                                   prebin=prebin, max_grids=self.max_pending + 4,
+                                   recon_span_ns=span_ns)
         self.sync = self.feeder.sync
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
