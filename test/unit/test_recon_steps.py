@@ -88,3 +88,36 @@ def test_the_node_front_end_bins_every_step_of_a_10hz_camera(model_file):
     feeder = WindowFeeder(calib, runner.sub_windows_for(span), prebin=True, recon_span_ns=span)
     edges = feeder.sync.window_span(1_000 * MS)[0]
     assert len(edges) == 3 * runner.k + 1 and edges[-1] - edges[0] == span
+
+
+def test_eval_real_at_90ms_steps_like_three_30ms_windows(tmp_path, model_file):
+    """`evif eval-real --period-ms 90` on a model trained at 33.3 ms takes each window in
+    three 30 ms steps: with every APS mid-exposure on both grids, its scores are those of
+    `--period-ms 30` (one step per window), and one 90 ms step would not give them."""
+    import csv
+
+    import cv2
+
+    from evif_ros.apps.cli import main
+
+    rng = np.random.default_rng(3)
+    n, w, h = 20_000, 64, 48
+    t = np.sort(np.concatenate([[1_000_000], rng.integers(1_000_001, 1_300_000, n - 1)]))
+    np.savez(tmp_path / "events.npz", x=rng.integers(0, w, n).astype(np.uint16),
+             y=rng.integers(0, h, n).astype(np.uint16), t_us=t.astype(np.int64),
+             p=rng.integers(0, 2, n).astype(np.uint8), width=w, height=h)
+    (tmp_path / "aps").mkdir()
+    rows = ["index,aps,exposure_start_us,exposure_end_us"]
+    for i in range(3):  # mid-exposures 90, 180, 270 ms after the first event
+        cv2.imwrite(str(tmp_path / "aps" / f"{i}.png"), (rng.random((h, w)) * 255).astype(np.uint8))
+        mid = 1_000_000 + 90_000 * (i + 1)
+        rows.append(f"{i},aps/{i}.png,{mid - 10_000},{mid + 10_000}")
+    (tmp_path / "frames.csv").write_text("\n".join(rows) + "\n")
+    scores = {}
+    for period in ("30", "90"):
+        out = tmp_path / f"out{period}"
+        assert main(["eval-real", str(tmp_path), "--model", str(model_file), "--period-ms",
+                     period, "--out", str(out), "--quiet"]) == 0
+        scores[period] = [(r["frame"], r["evif"], r["evif_exposure_mean"])
+                          for r in csv.DictReader(open(out / "scores.csv"))]
+    assert len(scores["30"]) == 3 and scores["90"] == scores["30"]

@@ -135,6 +135,11 @@ class EvifNode(Node):
                                    prebin=prebin, max_grids=self.max_pending + 4,
                                    recon_span_ns=span_ns)
         self.sync = self.feeder.sync
+        steps = self.runner.steps_for(self.sync.cfg.span_ns)
+        if steps > 1:
+            self.get_logger().info(f"reconstruction in {steps} steps of "
+                                   f"{self.sync.cfg.span_ns / steps * 1e-6:.1f} ms per window "
+                                   f"(recon_step_ms {self.runner.recon_step_ns * 1e-6:g})")
         self.mt = rclpy_msgs()
         self.lock = threading.Lock()
         self.pending: collections.deque = collections.deque()
