@@ -100,6 +100,20 @@ def test_windows_kept_alive_hold_their_buffers_and_the_rest_fall_back():
     assert len(feeder._pool) + len(feeder._open) == 4
 
 
+def test_prebinned_grids_of_a_window_in_three_reconstruction_steps():
+    """A 10 Hz camera's window (100 ms of events before mid-exposure) cut into three
+    steps of K sub-windows each, as the node's runner asks (EvifRunner.sub_windows_for):
+    binned as the packets arrive, the 3 K grids are the window's own."""
+    _, items, trig, _ = make_stream(seed=2, duration_ns=500_000_000)
+    feeder = WindowFeeder(calib(), 3 * K, prebin=True, max_grids=16, recon_span_ns=100_000_000)
+    windows = feed(feeder, items)
+    assert windows and feeder.prebinned == len(windows)
+    for win in windows:
+        assert win.grids[1].shape[0] == 3 * K
+        assert win.recon_edges_ns[-1] - win.recon_edges_ns[0] == 100_000_000
+    assert any(win.grids[1][:K].sum() > 0 for win in windows)  # the first step's events
+
+
 def test_without_prebin_windows_carry_no_grids():
     _, items, _, _ = make_stream(seed=4, duration_ns=300_000_000)
     feeder = WindowFeeder(calib(), K)
