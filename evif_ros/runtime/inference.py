@@ -192,9 +192,13 @@ class EvifRunner:
     def run(self, window: ExposureWindow) -> Result:
         """One window, carrying the recurrent state from the previous one only when they
         are consecutive: a gap over ``reset_gap_ns`` (dropped windows, a pause) or a step
-        back in time resets it (counted in ``resets``)."""
+        back in time resets it (counted in ``resets``). The gap allowed is at least 1.5
+        times the window's reconstruction span: a 10 Hz camera's frames, 100 ms apart give or
+        take the trigger's jitter, are consecutive whatever ``reset_gap_ns`` says."""
         last = self.last_start_ns
-        if last is None or not 0 < window.t_start_ns - last <= self.reset_gap_ns:
+        edges = window.recon_edges_ns
+        gap = max(self.reset_gap_ns, int(edges[-1] - edges[0]) * 3 // 2)
+        if last is None or not 0 < window.t_start_ns - last <= gap:
             self.state = []
             self.resets += 1
         res = self(window.image, window.events, window.t_start_ns, window.exposure_ns,

@@ -121,3 +121,21 @@ def test_eval_real_at_90ms_steps_like_three_30ms_windows(tmp_path, model_file):
         scores[period] = [(r["frame"], r["evif"], r["evif_exposure_mean"])
                           for r in csv.DictReader(open(out / "scores.csv"))]
     assert len(scores["30"]) == 3 and scores["90"] == scores["30"]
+
+
+def test_a_10hz_cameras_windows_carry_the_state_through_trigger_jitter(model_file):
+    """Windows 100 ms + 50 us apart, each spanning 100 ms of events: consecutive (one reset,
+    the first), though over the default 100 ms reset gap; a 250 ms pause resets."""
+    from evif_ros.runtime.sync import ExposureWindow
+
+    calib = load_calibration(share_file("calibration", "synthetic_rig.yaml"))
+    runner = EvifRunner(model_file, calib, "cpu")
+    assert runner.reset_gap_ns == 100 * MS
+    ir = np.zeros(calib.ir_size[::-1], np.uint16)  # warped onto the DAVIS grid by run()
+    starts = [1_000 * MS + i * (100 * MS + 50_000) for i in range(4)]
+    starts.append(starts[-1] + 250 * MS)
+    for t0 in starts:
+        mid = t0 + 12 * MS
+        edges = recon_edges(mid, 100 * MS, runner.sub_windows_for(100 * MS))
+        runner.run(ExposureWindow(ir, t0, t0, 25 * MS, np.zeros(0, EVENT_DTYPE), edges, 0))
+    assert runner.resets == 2

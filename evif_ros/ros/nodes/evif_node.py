@@ -76,7 +76,9 @@ class EvifNode(Node):
         self.max_pending = declare(self, "max_pending", 2, "Windows queued for inference "
                                    "before the oldest is dropped", lo=1, hi=64)
         self.reset_gap_ns = int(declare(self, "reset_gap_ms", 100.0, "Reset the recurrent "
-                                        "state when consecutive windows are further apart",
+                                        "state when consecutive windows are further apart "
+                                        "(never under 1.5 reconstruction spans: a 10 Hz "
+                                        "camera's frames stay consecutive)",
                                         lo=1.0, hi=1e6) * 1e6)
         reliable_events = declare(self, "reliable_events", False, "Reliable events QoS")
         reliable_ir = declare(self, "reliable_ir", False, "Reliable IR QoS")
