@@ -246,9 +246,7 @@ def sustainable_rate(model: Path, scenario: str, seed: int, threads: int,
     runner = EvifRunner(model, calib, "cpu")
     cfg = synthetic_rig_config({"scenario": scenario, "seed": seed, "aligned": False})
     t0, rig_s = time.perf_counter(), 0.25
-    span = runner.recon_span_ns
-    feeder = WindowFeeder(calib, runner.sub_windows_for(span or calib.ir_exposure_ns),
-                          recon_span_ns=span)
+    feeder = runner.window_feeder()
     windows = rig_windows(Rig(cfg).run(rig_s), feeder)
     sim_s_per_rig_s = (time.perf_counter() - t0) / rig_s
     runner.warm_up(1)

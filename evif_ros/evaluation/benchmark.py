@@ -30,7 +30,6 @@ from evif_ros.paths import output_dir
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import Calibration, load_calibration, warp_ir_to_davis
 from evif_ros.runtime.events import recon_edges
-from evif_ros.runtime.feeder import WindowFeeder
 from evif_ros.runtime.inference import EvifRunner, Result
 from evif_ros.runtime.msgs import EVENT_PACKET, POINTCLOUD2, image_from_msg, stamp_to_ns
 from evif_ros.runtime.render import events_image, tile
@@ -289,9 +288,7 @@ def evaluate_bag(bag: Path, out: Path, model: Path, calibration: Path, methods: 
     calib = load_calibration(calibration)
     runner = EvifRunner(model, calib, "cpu")
     # the node's front end, time offset included
-    span = runner.recon_span_ns
-    feeder = WindowFeeder(calib, runner.sub_windows_for(span or calib.ir_exposure_ns),
-                          recon_span_ns=span)
+    feeder = runner.window_feeder()
     windows, aps = [], []
     truth: dict[str, dict[int, np.ndarray]] = {topics.GT_VISIBLE: {}, topics.GT_IR: {}}
     dropped: dict[str, int] = defaultdict(int)  # malformed messages per topic, as the node

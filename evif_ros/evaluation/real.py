@@ -34,7 +34,7 @@ from evif_ros.evaluation.real_recording import RealRecording, with_aps_offset
 from evif_ros.evaluation.structure import structure_score
 from evif_ros.paths import output_dir
 from evif_ros.runtime.events import recon_edges
-from evif_ros.runtime.inference import recon_steps, step_state
+from evif_ros.runtime.inference import recon_steps, step_through
 from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.runtime.render import events_image, tile
 from evif_ros.runtime.voxel import WindowVoxelizer
@@ -131,10 +131,8 @@ def evaluate_recording(model_path: Path, rec: RealRecording, out_dir: Path,
             if n not in voxelize:
                 voxelize[n] = WindowVoxelizer(h, w, k * n)
             _, subs = voxelize[n](ev[a:b], int(start), int(end - start), edges)
-            sub = torch.from_numpy(subs)[None]
-            for i in range(0, k * (n - 1), k):
-                state = step_state(module, sub[:, i:i + k], state)
-            _, _, vis, state = module(ir, exp_vox, sub[:, k * (n - 1):], state)
+            state, last = step_through(module, torch.from_numpy(subs)[None], state, k)
+            _, _, vis, state = module(ir, exp_vox, last, state)
             prev = int(end)
             img = vis[0, 0].clamp(0, 1).numpy()
             for i in np.flatnonzero((spans[:, 0] <= end) & (end <= spans[:, 1])):

@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ import torch
 from evif_ros.errors import EvifError, InputFileError, reason
 from evif_ros.runtime.calibration import Calibration, warp_ir_to_davis
 from evif_ros.runtime.events import EVENT_DTYPE
+from evif_ros.runtime.feeder import WindowFeeder
 from evif_ros.runtime.malloc import retain_freed_memory
 from evif_ros.runtime.model_file import load_exported, set_contrast
 from evif_ros.runtime.sync import ExposureWindow
@@ -81,6 +83,17 @@ def step_state(model, sub: torch.Tensor, state: list, channels_last: bool = Fals
     return model(sub.new_zeros(b, 1, h, w), exp, sub, state)[3]
 
 
+def step_through(model, sub: torch.Tensor, state: list, k: int, channels_last: bool = False
+                 ) -> tuple[list, torch.Tensor]:
+    """``sub`` (B, n K, C, H, W): the first n - 1 groups of K sub-windows run as
+    reconstruction steps (:func:`step_state`); returns the state after them and the last K
+    sub-windows, which the whole pipeline takes."""
+    n_sub = sub.shape[1]
+    for i in range(0, n_sub - k, k):
+        state = step_state(model, sub[:, i:i + k], state, channels_last)
+    return state, sub[:, n_sub - k:]
+
+
 class EvifRunner:
     """Holds the model, the calibration and the recurrent state.
 
@@ -115,7 +128,6 @@ class EvifRunner:
         # 2026-12-04-recon-steps.md), so a window spanning more is cut into several steps
         # with the state carried, only the last running the whole pipeline
         self.recon_step_ns = self.recon_span_ns if recon_step_ns is None else int(recon_step_ns)
-        self._step_voxelizers: dict[int, WindowVoxelizer] = {}
         self.calib = calib
         self.warnings = lag_warnings(self.meta, calib.ir_exposure_ns)
         # the rig's contrast threshold scales the reconstruction's step per event
@@ -124,7 +136,8 @@ class EvifRunner:
             self.warnings.append(f"the rig's davis_contrast ({calib.davis_contrast:g}) is not "
                                  f"used: {Path(model_path).name} has no recon_contrast_ref")
         w, h = calib.davis_size
-        self.voxelize = WindowVoxelizer(h, w, self.k)  # its grids live until the next window
+        # by sub-window count (K per step): its grids live until the next window
+        self._voxelizers = {self.k: WindowVoxelizer(h, w, self.k)}
         self.state: list = []
         self.reset_gap_ns = int(reset_gap_ns)
         self.last_start_ns: int | None = None
@@ -207,17 +220,18 @@ class EvifRunner:
         return res
 
     def _voxelizer(self, n_sub: int) -> WindowVoxelizer:
-        if n_sub == self.k:
-            return self.voxelize
-        if n_sub not in self._step_voxelizers:
+        if n_sub not in self._voxelizers:
             w, h = self.calib.davis_size
-            self._step_voxelizers[n_sub] = WindowVoxelizer(h, w, n_sub)
-        return self._step_voxelizers[n_sub]
+            self._voxelizers[n_sub] = WindowVoxelizer(h, w, n_sub)
+        return self._voxelizers[n_sub]
 
-    def _step(self, subs: np.ndarray) -> list:
-        """One reconstruction step over K sub-window grids (K, 10, H, W): the new state."""
-        return step_state(self.model, self._to_device(np.ascontiguousarray(subs)[None]),
-                          self.state, self.channels_last)
+    def window_feeder(self, recon_span_ns: int = 0, **kwargs: Any) -> WindowFeeder:
+        """The node's front end for this model: sub-windows over ``recon_span_ns`` (0: the
+        model's own span), K per reconstruction step (:meth:`sub_windows_for`);
+        ``kwargs`` go to :class:`WindowFeeder` (``prebin``, ``max_grids``)."""
+        span = recon_span_ns or self.recon_span_ns  # 0 still: the synchronizer's exposure
+        n_sub = self.sub_windows_for(span or self.calib.ir_exposure_ns)
+        return WindowFeeder(self.calib, n_sub, recon_span_ns=span, **kwargs)
 
     def __call__(self, ir_image: np.ndarray, events: np.ndarray, t_start_ns: int,
                  exposure_ns: int, recon_edges_ns: np.ndarray, warp: bool = True,
@@ -236,12 +250,11 @@ class EvifRunner:
             events, t_start_ns, exposure_ns, recon_edges_ns)
         t1 = time.perf_counter()
         with torch.no_grad():
-            for i in range(0, n_sub - self.k, self.k):  # the earlier steps: state only
-                self.state = self._step(subs[i:i + self.k])
-            subs = subs[n_sub - self.k:]
+            self.state, sub = step_through(self.model, self._to_device(subs[None]),
+                                           self.state, self.k, self.channels_last)
             fused, deb, vis, self.state = self.model(
-                self._to_device(ir[None, None]), self._to_device(exp_vox[None]),
-                self._to_device(subs[None]), self.state)
+                self._to_device(ir[None, None]), self._to_device(exp_vox[None]), sub,
+                self.state)
             fused, vis = fused.float(), vis.float()
             fused = (fused[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()
             vis = (vis[0, 0].clamp(0, 1) * 255).round().byte().cpu().numpy()

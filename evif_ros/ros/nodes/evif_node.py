@@ -41,7 +41,6 @@ from evif_ros.ros.nodes.common import (
 from evif_ros.runtime import topics
 from evif_ros.runtime.calibration import load_calibration
 from evif_ros.runtime.clock import EventClockMap
-from evif_ros.runtime.feeder import WindowFeeder
 from evif_ros.runtime.inference import EvifRunner
 
 STAGES = ("voxelize", "model", "publish")
@@ -130,12 +129,8 @@ class EvifNode(Node):
                           "exposure, or with image feedback the IR frame period it was "
                           "trained at; set your thermal camera's frame period)", lo=0.0,
                           hi=10_000.0)
-        span_ns = int(span_ms * 1e6) or self.runner.recon_span_ns
-        self.feeder = WindowFeeder(self.calib,
-                                   self.runner.sub_windows_for(span_ns or
-                                                               self.calib.ir_exposure_ns),
-                                   prebin=prebin, max_grids=self.max_pending + 4,
-                                   recon_span_ns=span_ns)
+        self.feeder = self.runner.window_feeder(int(span_ms * 1e6), prebin=prebin,
+                                                max_grids=self.max_pending + 4)
         self.sync = self.feeder.sync
         steps = self.runner.steps_for(self.sync.cfg.span_ns)
         if steps > 1:
